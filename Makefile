@@ -1,0 +1,39 @@
+# The two commands of the README:
+#   make demo   install into .venv and run the main job on the shipped defaults
+#   make test   install into .venv and run lint + the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Keep torch on its CPU build: an unpinned upgrade pulls the CUDA stack.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PYTEST_ARGS ?= -m "not slow"
+DEMO_OUT ?= out/demo
+
+.PHONY: setup demo test lint pytest test-all clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev,postgres]'
+	$(BIN)/python scripts/check_cpu_torch.py
+	touch $@
+
+demo: setup
+	$(BIN)/molspace screen libraries/moses/test.csv.gz --config workflows/screen_library.toml --out $(DEMO_OUT)
+
+lint: setup
+	$(BIN)/ruff check molspace tests benchmarks scripts libraries
+	$(BIN)/ruff format --check molspace tests benchmarks scripts libraries
+
+pytest: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint pytest
+
+test-all: PYTEST_ARGS =
+test-all: test
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from molspace.cli import main
+
+main()
