@@ -5,8 +5,18 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-_PACKAGES = ("molspace", "rdkit", "selfies", "torch", "optuna", "dask", "distributed", "numpy",
-             "pandas", "pyarrow")
+_PACKAGES = (
+    "molspace",
+    "rdkit",
+    "selfies",
+    "torch",
+    "optuna",
+    "dask",
+    "distributed",
+    "numpy",
+    "pandas",
+    "pyarrow",
+)
 
 
 def versions() -> dict[str, str]:

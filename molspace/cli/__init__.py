@@ -61,8 +61,13 @@ def fail(message: str, code: int = 2) -> None:
 
 def main() -> None:
     """Console-script entry point: user errors become one line, not a traceback."""
+    from molspace.interrupt import EXIT_INTERRUPTED, Interrupted
+
     try:
         app()
+    except Interrupted as exc:
+        typer.echo(f"stopped: {exc} (re-run the same command to resume)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except MolspaceError as exc:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
