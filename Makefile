@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS ?= -m "not slow"
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test lint pytest test-all clean
+.PHONY: setup sysdeps demo test lint pytest test-all clean
 
 setup: $(VENV)/.installed
 
@@ -27,7 +27,10 @@ lint: setup
 	$(BIN)/ruff check molspace tests benchmarks scripts libraries
 	$(BIN)/ruff format --check molspace tests benchmarks scripts libraries
 
-pytest: setup
+sysdeps:
+	bash scripts/install_system_deps.sh
+
+pytest: setup sysdeps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint pytest
