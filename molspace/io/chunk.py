@@ -8,20 +8,22 @@ rejected input is kept (truncated) next to its reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "INPUT_MAX_CHARS",
     "RECORD_COLUMNS",
     "REJECT_COLUMNS",
     "RESERVED_COLUMNS",
+    "Pending",
     "ReadChunk",
     "Rejects",
-    "assemble_chunk",
+    "clean_piece",
     "empty_rejects",
     "printable",
 ]
@@ -126,6 +128,18 @@ class Rejects:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def extend(self, other: Rejects) -> None:
+        self.rows.extend(other.rows)
+        self.ids.extend(other.ids)
+        self.inputs.extend(other.inputs)
+        self.reasons.extend(other.reasons)
+
+    def copy_from(self, other: Rejects, index: int) -> None:
+        self.rows.append(other.rows[index])
+        self.ids.append(other.ids[index])
+        self.inputs.append(other.inputs[index])
+        self.reasons.append(other.reasons[index])
+
     def frame(self, source: str) -> pd.DataFrame:
         if not self.rows:
             return empty_rejects()
@@ -141,8 +155,7 @@ class Rejects:
         return df.sort_values("row", kind="stable", ignore_index=True)
 
 
-def assemble_chunk(
-    source: str,
+def clean_piece(
     stem: str,
     rows: list[int],
     columns: dict[str, list[str]],
@@ -150,14 +163,14 @@ def assemble_chunk(
     rejects: Rejects,
     *,
     id_key: str | None,
-) -> ReadChunk:
-    """Turn raw text fields of one chunk into a ``ReadChunk``.
+) -> pa.Table:
+    """Turn raw text fields of some records into a records table (without ``source``).
 
     ``columns`` must hold ``"smiles"`` and may hold ``id_key`` plus extra
     columns (already renamed away from ``RESERVED_COLUMNS``); ``raw(i)`` gives
     the text of record ``i`` shown in a reject (only called for rejects). Rows
     with an empty SMILES cell or with NUL/undecodable bytes anywhere become
-    rejects; all checks are vectorised except on a chunk that has a bad row.
+    rejects; all checks are vectorised except on a piece that has a bad row.
     """
     smiles = [s.strip() for s in columns["smiles"]]
     if id_key is not None:
@@ -189,12 +202,89 @@ def assemble_chunk(
         ids = [ids[i] for i in keep]
         extra = {k: [v[i] for i in keep] for k, v in extra.items()}
 
-    data: dict[str, object] = {
-        "source": pd.Series([source] * len(rows), dtype="str"),
-        "row": np.asarray(rows, dtype=np.int64),
-        "id": pd.Series(ids, dtype="str"),
-        "smiles": pd.Series(smiles, dtype="str"),
+    data = {
+        "row": pa.array(rows, pa.int64()),
+        "id": pa.array(ids, pa.string()),
+        "smiles": pa.array(smiles, pa.string()),
     }
     for name, values in extra.items():
-        data[name] = pd.Series(values, dtype="str")
-    return ReadChunk(records=pd.DataFrame(data), rejects=rejects.frame(source))
+        data[name] = pa.array(values, pa.string())
+    return pa.table(data)
+
+
+class Pending:
+    """Buffers records tables and rejects of one source; hands out chunks of exactly
+    ``chunk_size`` rows read (the last one smaller), in row order.
+
+    Pieces must arrive in row order (each piece's rows above the previous
+    piece's); rows within a source are unique, which makes the cut exact.
+    """
+
+    def __init__(self, source: str, chunk_size: int) -> None:
+        self.source = source
+        self.chunk_size = chunk_size
+        self.tables: list[pa.Table] = []
+        self.rejects = Rejects()
+        self.n = 0
+
+    def add(self, table: pa.Table | None, rejects: Rejects | None = None) -> Iterator[ReadChunk]:
+        """Add a piece; yield every chunk that is now full."""
+        if table is not None and table.num_rows:
+            self.tables.append(table)
+            self.n += table.num_rows
+        if rejects is not None and len(rejects):
+            self.rejects.extend(rejects)
+            self.n += len(rejects)
+        while self.n >= self.chunk_size:
+            yield self._cut(self.chunk_size)
+
+    def flush(self) -> Iterator[ReadChunk]:
+        """Yield what is left as a last, smaller chunk."""
+        if self.n:
+            yield self._cut(self.n)
+
+    def _cut(self, take: int) -> ReadChunk:
+        table = None
+        if self.tables:
+            table = pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
+        n_take_rec, n_take_rej = take, 0
+        if len(self.rejects):
+            rec_rows = table.column("row").to_numpy() if table is not None else np.empty(0)
+            rej_rows = np.asarray(self.rejects.rows, dtype=np.int64)
+            boundary = np.sort(np.concatenate([rec_rows, rej_rows]))[take - 1]
+            n_take_rec = int(np.searchsorted(rec_rows, boundary, side="right"))
+            n_take_rej = take - n_take_rec
+        head = None
+        if table is not None:
+            head, tail = table.slice(0, n_take_rec), table.slice(n_take_rec)
+            self.tables = [tail] if tail.num_rows else []
+        taken, left = Rejects(), Rejects()
+        order = np.argsort(np.asarray(self.rejects.rows, dtype=np.int64), kind="stable")
+        for position, index in enumerate(order.tolist()):
+            (taken if position < n_take_rej else left).copy_from(self.rejects, index)
+        self.rejects = left
+        self.n -= take
+        return ReadChunk(
+            records=_records_frame(self.source, head), rejects=taken.frame(self.source)
+        )
+
+
+def _records_frame(source: str, table: pa.Table | None) -> pd.DataFrame:
+    if table is None or table.num_rows == 0:
+        return pd.DataFrame(
+            {
+                "source": pd.Series([], dtype="str"),
+                "row": pd.Series([], dtype="int64"),
+                "id": pd.Series([], dtype="str"),
+                "smiles": pd.Series([], dtype="str"),
+            }
+        )
+    n = table.num_rows
+    data: dict[str, object] = {"source": pd.Series(pa.repeat(source, n), dtype="str")}
+    for name in table.column_names:
+        column = table.column(name)
+        if name == "row":
+            data[name] = column.to_numpy()
+        else:
+            data[name] = pd.Series(column, dtype="str")
+    return pd.DataFrame(data)
