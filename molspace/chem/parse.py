@@ -140,7 +140,7 @@ def parse_smiles(smiles: str, *, max_length: int = 1000, max_heavy_atoms: int = 
             return _reject(f"parse_error: {_detail(str(exc)) or type(exc).__name__}", log)
         if mol is None:
             return _reject(_parse_failure(text, log), log)
-    if mol.GetNumAtoms() == 0:
+    if mol.GetNumHeavyAtoms() == 0:  # empty, hydrogen-only or dummy-only: nothing to screen
         return _reject("no_atoms", log)
     return ParseResult(mol, None, tuple(log.messages))
 
