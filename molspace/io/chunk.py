@@ -20,6 +20,7 @@ __all__ = [
     "RECORD_COLUMNS",
     "REJECT_COLUMNS",
     "RESERVED_COLUMNS",
+    "WS",
     "Pending",
     "ReadChunk",
     "Rejects",
@@ -33,6 +34,8 @@ REJECT_COLUMNS = ("source", "row", "id", "input", "reason")
 #: names a file's own columns may not take, because the pipeline owns them
 RESERVED_COLUMNS = frozenset({"source", "row", "id", "smiles", "status", "reason", "input"})
 INPUT_MAX_CHARS = 200
+#: what separates and pads fields in text files: ASCII blanks only, as RDKit's readers do
+WS = " \t\r\x0b\x0c"
 
 
 def empty_rejects() -> pd.DataFrame:
@@ -172,9 +175,9 @@ def clean_piece(
     with an empty SMILES cell or with NUL/undecodable bytes anywhere become
     rejects; all checks are vectorised except on a piece that has a bad row.
     """
-    smiles = [s.strip() for s in columns["smiles"]]
+    smiles = [s.strip(WS) for s in columns["smiles"]]
     if id_key is not None:
-        ids = [s.strip() for s in columns[id_key]]
+        ids = [s.strip(WS) for s in columns[id_key]]
         ids = [i if i else f"{stem}:{r}" for i, r in zip(ids, rows, strict=True)]
     else:
         ids = [f"{stem}:{r}" for r in rows]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molspace.errors import InputError
-from molspace.io.chunk import Pending, ReadChunk, Rejects, clean_piece, printable
+from molspace.io.chunk import WS, Pending, ReadChunk, Rejects, clean_piece, printable
 from molspace.io.columns import ColumnPlan, is_smiles_header, plan_columns
 from molspace.io.formats import GZIP_ERRORS, file_stem, open_binary
 
@@ -37,6 +38,8 @@ __all__ = ["read_delimited", "read_smi"]
 csv.field_size_limit(min(sys.maxsize, 2**26))
 
 _BOM = b"\xef\xbb\xbf"
+_WS_PATTERN = "[ \\t\\r\\x0b\\x0c]+"
+_WS_RUN = re.compile(_WS_PATTERN)
 _MIN_BLOCK = 1 << 16
 _MAX_BLOCK = 1 << 23
 #: tests switch the vectorised path off to check it against the exact per-line path
@@ -48,32 +51,43 @@ def _block_size(chunk_size: int) -> int:
     return min(_MAX_BLOCK, max(_MIN_BLOCK, chunk_size * 64))
 
 
-def _blocks(stream: IO[bytes], size: int, source: str) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(first line number, bytes)`` blocks of whole ``\\n``-terminated lines."""
-    carry = b""
-    line = 1
-    first = True
-    try:
-        while True:
-            data = stream.read(size)
-            if first:
-                first = False
-                if data.startswith(_BOM):
-                    data = data[len(_BOM) :]
-            if not data:
-                break
-            data = carry + data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a block: keep reading
-                carry = data
-                continue
-            block, carry = data[:cut], data[cut:]
+class _Blocks:
+    """Iterate ``(first line number, bytes)`` blocks of whole ``\\n``-terminated lines.
+
+    ``carry`` holds bytes read past the last yielded block, so a caller that
+    switches to another way of reading can take over without losing them.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int, source: str) -> None:
+        self.stream, self.size, self.source = stream, size, source
+        self.carry = b""
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        line = 1
+        first = True
+        try:
+            while True:
+                data = self.stream.read(self.size)
+                if first:
+                    first = False
+                    if data.startswith(_BOM):
+                        data = data[len(_BOM) :]
+                if not data:
+                    break
+                data = self.carry + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: keep reading
+                    self.carry = data
+                    continue
+                block, self.carry = data[:cut], data[cut:]
+                yield line, block
+                line += block.count(b"\n")
+        except GZIP_ERRORS as exc:
+            msg = f"{self.source}: corrupt compressed data near line {line}: {exc}"
+            raise InputError(msg) from None
+        if self.carry:
+            block, self.carry = self.carry + b"\n", b""
             yield line, block
-            line += block.count(b"\n")
-    except GZIP_ERRORS as exc:
-        raise InputError(f"{source}: corrupt compressed data near line {line}: {exc}") from None
-    if carry:
-        yield line, carry + b"\n"
 
 
 def _decode_fast(block: bytes, forbid: bytes | None) -> str | None:
@@ -99,7 +113,7 @@ def _ids(stem: str, rows: pa.Array, given: pa.Array | None) -> pa.Array:
     fallback = pc.binary_join_element_wise(f"{stem}:", pc.cast(rows, pa.string()), "")
     if given is None:
         return fallback
-    given = pc.utf8_trim_whitespace(given)
+    given = pc.utf8_trim(given, characters=WS)
     return pc.if_else(pc.equal(given, ""), fallback, given)
 
 
@@ -141,7 +155,7 @@ def read_smi(
     pending = Pending(source, chunk_size)
     state = _SmiState(source, stem, smiles_column, id_column)
     with open_binary(path) as stream:
-        for first, block in _blocks(stream, _block_size(chunk_size), source):
+        for first, block in _Blocks(stream, _block_size(chunk_size), source):
             text = None if state.wide else _decode_fast(block, None)
             if text is not None and state.header_done:
                 yield from pending.add(*_smi_fast(text, first, stem))
@@ -169,7 +183,7 @@ class _SmiState:
     def _header(self, text: str) -> bool:
         """Look at the first non-comment line; True when it is a header."""
         self.header_done = True
-        words = text.split()
+        words = _WS_RUN.split(text)
         if is_smiles_header(words[0]):
             names = [printable(w) for w in words]
             self.plan = plan_columns(self.source, names, self.smiles_column, self.id_column)
@@ -189,12 +203,12 @@ class _SmiState:
         rejects = Rejects()
         text = block.decode("utf-8", "surrogateescape")
         for lineno, line in enumerate(text.split("\n")[:-1], first):
-            record = line.strip()
+            record = line.strip(WS)
             if not record or record[0] == "#":
                 continue
             if not self.header_done and self._header(record):
                 continue
-            parts = record.split(None, self.width - 1)
+            parts = _WS_RUN.split(record, maxsplit=self.width - 1)
             if self.wide and len(parts) != self.width:
                 rejects.add(
                     lineno,
@@ -224,11 +238,11 @@ class _SmiState:
 
 def _smi_fast(text: str, first: int, stem: str) -> tuple[pa.Table, Rejects]:
     lines = _lines(text)
-    trimmed = pc.utf8_trim_whitespace(lines)
+    trimmed = pc.utf8_trim(lines, characters=WS)
     keep = pc.and_(pc.not_equal(trimmed, ""), pc.invert(pc.starts_with(trimmed, "#")))
     rows = pc.filter(pa.array(np.arange(first, first + len(lines), dtype=np.int64)), keep)
     records = pc.filter(trimmed, keep)
-    parts = pc.utf8_split_whitespace(records, max_splits=1)
+    parts = pc.split_pattern_regex(records, _WS_PATTERN, max_splits=1)
     offsets = parts.offsets.to_numpy()
     flat = parts.flatten()
     has_id = (offsets[1:] - offsets[:-1]) > 1
@@ -275,12 +289,14 @@ def read_delimited(
     pending = Pending(source, chunk_size)
     plan: ColumnPlan | None = None
     with open_binary(path) as stream:
-        blocks = _blocks(stream, _block_size(chunk_size), source)
+        blocks = _Blocks(stream, _block_size(chunk_size), source)
         for first, block in blocks:
             text = _decode_fast(block, b'"')
+            if text is not None and block.count(b"\r") != block.count(b"\r\n"):
+                text = None  # a lone CR: the csv module decides what it means
             if text is None:
                 # exact path for the rest of the file (a quoted field may span lines)
-                rest = _ChainedStream(block, stream)
+                rest = _ChainedStream(block + blocks.carry, stream)
                 yield from _csv_slow(
                     rest, first, source, stem, pending, plan, delimiter, smiles_column, id_column
                 )
@@ -308,7 +324,7 @@ def _csv_header(
     while position < len(text):
         end = text.index("\n", position) + 1
         line = text[position:end]
-        if line.strip():
+        if line.strip(WS):
             names = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
             plan = plan_columns(source, names, smiles_column, id_column)
             return plan, text[end:], first + 1
@@ -324,7 +340,7 @@ def _csv_fast(
     if len(lines) == 0:
         return pa.table({"row": pa.array([], pa.int64())}).slice(0, 0), rejects
     rows = pa.array(np.arange(first, first + len(lines), dtype=np.int64))
-    keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
+    keep = pc.not_equal(pc.utf8_trim(lines, characters=WS), "")
     if not pc.all(keep).as_py():
         rows, lines = pc.filter(rows, keep), pc.filter(lines, keep)
     width = len(plan.names)
@@ -345,7 +361,7 @@ def _csv_fast(
     table = {
         "row": rows,
         "id": _ids(stem, rows, columns[plan.id] if plan.id is not None else None),
-        "smiles": pc.utf8_trim_whitespace(columns[plan.smiles]),
+        "smiles": pc.utf8_trim(columns[plan.smiles], characters=WS),
     }
     for index, name in plan.extra:
         table[name] = columns[index]
@@ -411,7 +427,7 @@ def _csv_slow(
                 for record in reader:
                     start = last + 1
                     last = first - 1 + reader.line_num
-                    if not record or (len(record) == 1 and not record[0].strip()):
+                    if not record or (len(record) == 1 and not record[0].strip(WS)):
                         continue
                     if plan is None:
                         names = [printable(n) for n in record]
