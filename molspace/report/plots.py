@@ -1,0 +1,159 @@
+"""Matplotlib figures for reports, built on ``Figure`` directly (no pyplot global state).
+
+Each function returns a Figure; wrap it in ``Plot`` to embed it as inline PNG.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["history_plot", "property_histograms", "scatter_map", "similarity_path_plot"]
+
+
+def property_histograms(
+    frames: Mapping[str, pd.DataFrame],
+    columns: Sequence[str],
+    *,
+    bins: int = 30,
+    per_row: int = 4,
+) -> Figure:
+    """One small histogram per column, overlaying each named frame (e.g. hits vs library)."""
+    columns = [c for c in columns if any(c in f.columns for f in frames.values())]
+    n = max(len(columns), 1)
+    ncols = min(per_row, n)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, column in zip(axes, columns, strict=False):
+        series = {
+            name: pd.to_numeric(f[column], errors="coerce").dropna().to_numpy(dtype=float)
+            for name, f in frames.items()
+            if column in f.columns
+        }
+        values = [v for v in series.values() if len(v)]
+        if not values:
+            ax.set_title(f"{column} (no values)", fontsize=9)
+            continue
+        lo = min(float(v.min()) for v in values)
+        hi = max(float(v.max()) for v in values)
+        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+        for name, v in series.items():
+            if len(v):
+                ax.hist(v, bins=edges, alpha=0.55, density=len(series) > 1, label=name)
+        ax.set_title(column, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(columns) :]:
+        ax.set_visible(False)
+    if len(frames) > 1 and columns:
+        axes[0].legend(fontsize=7)
+    return fig
+
+
+def scatter_map(
+    coords: np.ndarray,
+    values: Sequence[float] | np.ndarray | None = None,
+    *,
+    label: str = "",
+    categorical: bool = False,
+    highlight: np.ndarray | None = None,
+    title: str = "",
+    axis_labels: tuple[str, str] = ("component 1", "component 2"),
+) -> Figure:
+    """A 2D map of molecules coloured by a property (continuous) or a cluster label (categorical).
+
+    ``highlight`` marks selected points (e.g. cluster representatives) with a black outline.
+    """
+    coords = np.asarray(coords, dtype=float)
+    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+    ax = fig.subplots()
+    size = max(2.0, min(24.0, 4000.0 / max(len(coords), 1)))
+    if values is None:
+        ax.scatter(coords[:, 0], coords[:, 1], s=size, c="#2d6a9f", alpha=0.7, linewidths=0)
+    elif categorical:
+        labels = np.asarray(values)
+        cmap = matplotlib.colormaps["tab20"]
+        for i, lab in enumerate(sorted(set(labels.tolist()))):
+            mask = labels == lab
+            color = "#bbbbbb" if lab == -1 else cmap(i % 20)
+            name = "noise" if lab == -1 else str(lab)
+            ax.scatter(
+                coords[mask, 0],
+                coords[mask, 1],
+                s=size,
+                color=color,
+                alpha=0.75,
+                linewidths=0,
+                label=name,
+            )
+        if len(set(labels.tolist())) <= 20:
+            ax.legend(
+                fontsize=7,
+                markerscale=2,
+                title=label or None,
+                title_fontsize=8,
+                loc="best",
+                frameon=False,
+            )
+    else:
+        v = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").to_numpy(dtype=float)
+        order = np.argsort(np.nan_to_num(v, nan=-np.inf))  # high values drawn on top
+        points = ax.scatter(
+            coords[order, 0],
+            coords[order, 1],
+            s=size,
+            c=v[order],
+            cmap="viridis",
+            alpha=0.8,
+            linewidths=0,
+        )
+        fig.colorbar(points, ax=ax, label=label)
+    if highlight is not None and len(highlight):
+        h = coords[np.asarray(highlight, dtype=int)]
+        ax.scatter(h[:, 0], h[:, 1], s=60, facecolors="none", edgecolors="black", linewidths=1.2)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def similarity_path_plot(frame: pd.DataFrame) -> Figure:
+    """Similarity to the start and end molecules along an interpolation path."""
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(frame["t"], frame["sim_start"], marker="o", label="similarity to start")
+    ax.plot(frame["t"], frame["sim_end"], marker="s", label="similarity to end")
+    ax.set_xlabel("path position t")
+    ax.set_ylabel("Tanimoto")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def history_plot(
+    values: Sequence[float] | np.ndarray,
+    *,
+    maximize: bool = True,
+    label: str = "objective",
+    x: Sequence[float] | np.ndarray | None = None,
+) -> Figure:
+    """Optimization history: every trial's value and the best-so-far curve."""
+    v = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").to_numpy(dtype=float)
+    xs = np.arange(len(v)) if x is None else np.asarray(x, dtype=float)
+    filled = np.where(np.isnan(v), -np.inf if maximize else np.inf, v)
+    best = np.maximum.accumulate(filled) if maximize else np.minimum.accumulate(filled)
+    best = np.where(np.isinf(best), np.nan, best)
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(xs, v, s=8, alpha=0.5, label="trial")
+    ax.plot(xs, best, color="black", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8)
+    return fig
