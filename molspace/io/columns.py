@@ -50,6 +50,15 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
+def _show(names: Sequence[str], limit: int = 20) -> str:
+    """Column names for a one-line message: control characters escaped, list capped."""
+    if not names:
+        return "none"
+    shown = [n if n.isprintable() and len(n) <= 60 else repr(n[:60]) for n in names[:limit]]
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
 def _find(names: Sequence[str], wanted: str) -> int | None:
     if wanted in names:
         return names.index(wanted)
@@ -72,7 +81,7 @@ def plan_columns(
     column is an ``InputError`` that lists the columns the file does have.
     """
     names = unique_names(names)
-    shown = ", ".join(names) if names else "none"
+    shown = _show(names)
     if smiles_column is not None:
         smiles = _find(names, smiles_column)
         if smiles is None:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from molspace.errors import InputError
-from molspace.io.chunk import ReadChunk, Rejects, printable
+from molspace.io.chunk import WS, ReadChunk, Rejects, printable
 from molspace.io.columns import ColumnPlan, plan_columns
 from molspace.io.formats import GZIP_ERRORS, file_stem, is_gzip_name, parquet_files
 
@@ -122,11 +122,11 @@ def _chunk(
     smiles_col = batch.column(plan.smiles)
     if pa.types.is_dictionary(smiles_col.type):
         smiles_col = smiles_col.dictionary_decode()
-    smiles = [None if s is None else s.strip() for s in _as_text(smiles_col)]
+    smiles = [None if s is None else s.strip(WS) for s in _as_text(smiles_col)]
     if plan.id is not None:
         raw_ids = _as_text(batch.column(plan.id))
         ids = [
-            i.strip() if i is not None and i.strip() else f"{stem}:{r}"
+            i.strip(WS) if i is not None and i.strip(WS) else f"{stem}:{r}"
             for i, r in zip(raw_ids, rows.tolist(), strict=True)
         ]
     else:

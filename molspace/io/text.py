@@ -323,9 +323,9 @@ def _csv_header(
     position = 0
     while position < len(text):
         end = text.index("\n", position) + 1
-        line = text[position:end]
+        line = text[position:end].rstrip("\n").rstrip("\r")
         if line.strip(WS):
-            names = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
+            names = next(csv.reader([line], delimiter=delimiter))
             plan = plan_columns(source, names, smiles_column, id_column)
             return plan, text[end:], first + 1
         position, first = end, first + 1

@@ -74,8 +74,11 @@ def _kind(path: Path) -> tuple[str, bool]:
 @contextmanager
 def _text_out(tmp: Path, gz: bool) -> Iterator[IO[str]]:
     if gz:
-        # mtime=0: the same table gives byte-identical files
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
+        # no name, mtime=0: the same table gives byte-identical files
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
+        ):
             text = io.TextIOWrapper(zipped, encoding="utf-8", newline="")
             yield text
             text.flush()
