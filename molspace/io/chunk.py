@@ -56,6 +56,10 @@ class ReadChunk:
     """One chunk of a library: ``records`` (source,row,id,smiles,+extra) and ``rejects``.
 
     ``n_read == len(records) + len(rejects)``: nothing read is ever dropped.
+    Text columns use pandas' ``str`` dtype, ``row`` is int64. Every chunk of a
+    CSV/TSV/SMILES/Parquet source has the same columns (except chunks before
+    the first accepted record, which have only the four shared ones); SDF
+    chunks add a column when a new SD tag first appears.
     """
 
     records: pd.DataFrame
@@ -229,10 +233,12 @@ class Pending:
         self.tables: list[pa.Table] = []
         self.rejects = Rejects()
         self.n = 0
+        self.schema: pa.Schema | None = None  # so a chunk without records keeps the columns
 
     def add(self, table: pa.Table | None, rejects: Rejects | None = None) -> Iterator[ReadChunk]:
         """Add a piece; yield every chunk that is now full."""
         if table is not None and table.num_rows:
+            self.schema = self.schema or table.schema
             self.tables.append(table)
             self.n += table.num_rows
         if rejects is not None and len(rejects):
@@ -257,7 +263,7 @@ class Pending:
             boundary = np.sort(np.concatenate([rec_rows, rej_rows]))[take - 1]
             n_take_rec = int(np.searchsorted(rec_rows, boundary, side="right"))
             n_take_rej = take - n_take_rec
-        head = None
+        head = self.schema.empty_table() if self.schema is not None else None
         if table is not None:
             head, tail = table.slice(0, n_take_rec), table.slice(n_take_rec)
             self.tables = [tail] if tail.num_rows else []
@@ -273,7 +279,7 @@ class Pending:
 
 
 def _records_frame(source: str, table: pa.Table | None) -> pd.DataFrame:
-    if table is None or table.num_rows == 0:
+    if table is None:
         return pd.DataFrame(
             {
                 "source": pd.Series([], dtype="str"),
@@ -282,12 +288,5 @@ def _records_frame(source: str, table: pa.Table | None) -> pd.DataFrame:
                 "smiles": pd.Series([], dtype="str"),
             }
         )
-    n = table.num_rows
-    data: dict[str, object] = {"source": pd.Series(pa.repeat(source, n), dtype="str")}
-    for name in table.column_names:
-        column = table.column(name)
-        if name == "row":
-            data[name] = column.to_numpy()
-        else:
-            data[name] = pd.Series(column, dtype="str")
-    return pd.DataFrame(data)
+    table = table.add_column(0, "source", pa.repeat(pa.scalar(source, pa.string()), table.num_rows))
+    return table.to_pandas()

@@ -132,7 +132,7 @@ def open_binary(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         raw.seek(0)
         if magic == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                yield stream
+                yield stream  # type: ignore[misc]  # GzipFile is a binary IO
         elif is_gzip_name(file) and magic:
             raise InputError(f"{file}: not a gzip file (name ends in .gz)")
         else:

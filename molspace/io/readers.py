@@ -50,14 +50,19 @@ def read_library(
     if kind != "parquet" and file.is_dir():
         raise InputError(f"{file}: is a directory, expected a {kind} file")
     source = os.fspath(path)
-    options = {"chunk_size": chunk_size, "smiles_column": smiles_column, "id_column": id_column}
-    if kind == "smi":
-        return read_smi(file, source, **options)
     if kind in ("csv", "tsv"):
-        return read_delimited(file, source, delimiter="," if kind == "csv" else "\t", **options)
-    if kind == "sdf":
-        return read_sdf(file, source, **options)
-    return read_parquet(file, source, **options)
+        return read_delimited(
+            file,
+            source,
+            delimiter="," if kind == "csv" else "\t",
+            chunk_size=chunk_size,
+            smiles_column=smiles_column,
+            id_column=id_column,
+        )
+    reader = {"smi": read_smi, "sdf": read_sdf, "parquet": read_parquet}[kind]
+    return reader(
+        file, source, chunk_size=chunk_size, smiles_column=smiles_column, id_column=id_column
+    )
 
 
 def count_records(

@@ -33,17 +33,17 @@ def _capture() -> AbstractContextManager[Any]:
     try:
         from molspace.chem.rdlog import capture_rdkit_log
     except ImportError:  # pragma: no cover - chem area always ships it
-        from rdkit import RDLogger
+        from rdkit import rdBase
 
         class _Quiet:
             messages: list[str] = []  # noqa: RUF012
 
             def __enter__(self) -> _Quiet:
-                RDLogger.DisableLog("rdApp.*")
+                rdBase.DisableLog("rdApp.*")
                 return self
 
             def __exit__(self, *exc: object) -> None:
-                RDLogger.EnableLog("rdApp.*")
+                rdBase.EnableLog("rdApp.*")
 
         return _Quiet()
     return capture_rdkit_log()

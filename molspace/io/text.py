@@ -292,7 +292,7 @@ def read_delimited(
         blocks = _Blocks(stream, _block_size(chunk_size), source)
         for first, block in blocks:
             text = _decode_fast(block, b'"')
-            if text is not None and block.count(b"\r") != block.count(b"\r\n"):
+            if text is not None and b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
                 text = None  # a lone CR: the csv module decides what it means
             if text is None:
                 # exact path for the rest of the file (a quoted field may span lines)

@@ -84,8 +84,8 @@ def _text_out(tmp: Path, gz: bool) -> Iterator[IO[str]]:
             text.flush()
             text.detach()
     else:
-        with open(tmp, "w", encoding="utf-8", newline="") as text:
-            yield text
+        with open(tmp, "w", encoding="utf-8", newline="") as plain:
+            yield plain
 
 
 def _one_line(value: object) -> str:
