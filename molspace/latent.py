@@ -1,0 +1,259 @@
+"""``LatentSpace``: the user-facing operations on a trained SELFIES VAE.
+
+Encode molecules to latent vectors (posterior means), decode latent vectors to
+canonical SMILES (greedy = deterministic, or temperature sampling with a seed),
+and sample the prior. Every decoded string goes SELFIES -> SMILES -> RDKit ->
+canonical SMILES, so the same molecule always has the same text and the output
+can be compared, cached and deduplicated.
+
+Failure behaviour: ``encode`` is for molecules a user names and raises
+``InvalidMoleculeError`` (unparseable) or ``VocabularyError`` (not expressible in
+the model's alphabet/length) naming the molecule; ``encode_table`` is for
+libraries and never raises for a bad row: the row goes to ``rejects`` with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from molspace.errors import InvalidMoleculeError, VocabularyError
+
+__all__ = ["DecodedBatch", "EncodedTable", "LatentSpace"]
+
+_PARSE_REASONS = (
+    "empty",
+    "too_long",
+    "parse_error",
+    "sanitize_error",
+    "too_many_atoms",
+    "no_atoms",
+)
+
+
+@dataclass
+class EncodedTable:
+    """``records``: the encodable rows (input columns + ``canonical_smiles``), ``latent``:
+    their posterior means in the same order (n, d), ``rejects``: source,row,id,input,reason."""
+
+    records: pd.DataFrame
+    latent: np.ndarray
+    rejects: pd.DataFrame
+
+
+@dataclass
+class DecodedBatch:
+    """Decoded molecules with the diagnostics a user needs to trust them."""
+
+    smiles: list[str]
+    selfies: list[str]
+    heavy_atoms: np.ndarray
+    valid: np.ndarray
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "smiles": self.smiles,
+                "selfies": self.selfies,
+                "heavy_atoms": self.heavy_atoms,
+                "valid": self.valid,
+            }
+        )
+
+
+class LatentSpace:
+    """A loaded VAE bundle with encode/decode/sample operations (CPU unless ``device`` says)."""
+
+    def __init__(self, bundle: Any, device: str = "cpu") -> None:
+        import torch
+
+        self.bundle = bundle
+        self.vocabulary = bundle.vocabulary
+        self.device = torch.device(device)
+        self.model = bundle.model.to(self.device).eval()
+        self._start_mask = torch.from_numpy(self.vocabulary.start_mask())
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> LatentSpace:
+        """Load a bundle (None = the shipped MOSES model); ``BundleError`` when it is unusable."""
+        from molspace.model.bundle import load_bundle
+
+        return cls(load_bundle(path), device=device)
+
+    # -- properties --------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.config.latent_dim)
+
+    @property
+    def property_names(self) -> tuple[str, ...]:
+        return tuple(self.model.config.properties)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.bundle.metadata
+
+    # -- encoding ----------------------------------------------------------------
+    def canonicalize(self, smiles: str) -> str:
+        """The canonical SMILES the model works with (stereo removed unless the model has it)."""
+        from molspace.selfies_vocab import canonicalize_for_vocab
+
+        canonical, reason = canonicalize_for_vocab(smiles, stereo=self.vocabulary.stereo)
+        if canonical is None:
+            raise InvalidMoleculeError(f"{smiles}: {reason}")
+        return canonical
+
+    def _encode_tokens(self, tokens: np.ndarray, batch_size: int) -> np.ndarray:
+        import torch
+
+        from molspace.model.data import lengths_of
+
+        out = np.zeros((len(tokens), self.latent_dim), dtype=np.float32)
+        if len(tokens) == 0:
+            return out
+        lengths = lengths_of(tokens)
+        order = np.argsort(lengths, kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                width = int(lengths[index].max())
+                batch = torch.from_numpy(tokens[index, :width].astype(np.int64)).to(self.device)
+                mu, _ = self.model.encode(batch, torch.from_numpy(lengths[index]))
+                out[index] = mu.float().cpu().numpy()
+        return out
+
+    def encode(self, smiles: Sequence[str], batch_size: int = 512) -> np.ndarray:
+        """Posterior means (n, d) of molecules a user names; raises on the first unusable one."""
+        if isinstance(smiles, str):
+            smiles = [smiles]
+        tokens, _, reasons = self.vocabulary.encode_smiles(list(smiles))
+        for text, reason in zip(smiles, reasons, strict=True):
+            if reason is not None:
+                if reason.split(":")[0] in _PARSE_REASONS:
+                    raise InvalidMoleculeError(f"{text}: {reason}")
+                raise VocabularyError(f"{text}: cannot be encoded by this model: {reason}")
+        return self._encode_tokens(tokens, batch_size)
+
+    def encode_table(
+        self, table: pd.DataFrame, *, smiles_column: str = "smiles", batch_size: int = 512
+    ) -> EncodedTable:
+        """Encode a library table; unusable rows go to ``rejects`` with a reason (counts add up)."""
+        if smiles_column not in table.columns:
+            raise VocabularyError(f"table has no '{smiles_column}' column")
+        frame = table.reset_index(drop=True)
+        n = len(frame)
+        source = frame["source"] if "source" in frame else pd.Series([""] * n)
+        row = frame["row"] if "row" in frame else pd.Series(np.arange(1, n + 1, dtype=np.int64))
+        ids = frame["id"] if "id" in frame else row.astype(str)
+        texts = frame[smiles_column].fillna("").astype(str).tolist()
+        tokens, canonical, reasons = self.vocabulary.encode_smiles(texts)
+        ok = np.array([r is None for r in reasons], dtype=bool)
+        records = frame.loc[ok].copy()
+        records["canonical_smiles"] = [c for c, good in zip(canonical, ok, strict=True) if good]
+        rejects = pd.DataFrame(
+            {
+                "source": source.to_numpy()[~ok].astype(str),
+                "row": row.to_numpy()[~ok].astype(np.int64),
+                "id": ids.to_numpy()[~ok].astype(str),
+                "input": np.asarray(texts, dtype=object)[~ok],
+                "reason": [r for r in reasons if r is not None],
+            }
+        )
+        latent = self._encode_tokens(tokens[ok], batch_size)
+        return EncodedTable(records=records.reset_index(drop=True), latent=latent, rejects=rejects)
+
+    # -- decoding ----------------------------------------------------------------
+    def decode_details(
+        self,
+        z: np.ndarray,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        batch_size: int = 1024,
+    ) -> DecodedBatch:
+        """Decode latent vectors (n, d): canonical SMILES, SELFIES, heavy-atom counts, validity."""
+        import selfies as sf
+        import torch
+        from rdkit import Chem, RDLogger
+
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim == 1:
+            z = z[None, :]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise VocabularyError(
+                f"latent vectors must have shape (n, {self.latent_dim}), got {z.shape}"
+            )
+        if not np.all(np.isfinite(z)):
+            raise VocabularyError("latent vectors contain NaN or infinity")
+        if temperature < 0:
+            raise VocabularyError(f"temperature must be >= 0, got {temperature}")
+        generator = None
+        if temperature > 0:
+            generator = torch.Generator()
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(int(seed))
+        smiles: list[str] = []
+        selfies_out: list[str] = []
+        heavy = np.zeros(len(z), dtype=np.int64)
+        valid = np.zeros(len(z), dtype=bool)
+        RDLogger.DisableLog("rdApp.*")
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(z), batch_size):
+                    zz = torch.from_numpy(z[start : start + batch_size]).to(self.device)
+                    rows = (
+                        self.model.generate(
+                            zz, self._start_mask, temperature=temperature, generator=generator
+                        )
+                        .cpu()
+                        .numpy()
+                    )
+                    for offset, tokens in enumerate(rows):
+                        text = self.vocabulary.tokens_to_selfies(tokens)
+                        raw = sf.decoder(text) or ""
+                        mol = Chem.MolFromSmiles(raw) if raw else None
+                        i = start + offset
+                        selfies_out.append(text)
+                        if mol is None or mol.GetNumAtoms() == 0:
+                            smiles.append(raw)
+                            continue
+                        smiles.append(Chem.MolToSmiles(mol))
+                        heavy[i] = mol.GetNumHeavyAtoms()
+                        valid[i] = True
+        finally:
+            RDLogger.EnableLog("rdApp.*")
+        return DecodedBatch(smiles=smiles, selfies=selfies_out, heavy_atoms=heavy, valid=valid)
+
+    def decode(self, z: np.ndarray, temperature: float = 0.0, seed: int | None = None) -> list[str]:
+        """Canonical SMILES of latent vectors (n, d); greedy (deterministic) at temperature 0."""
+        return self.decode_details(z, temperature=temperature, seed=seed).smiles
+
+    def sample_latent(self, n: int, seed: int) -> np.ndarray:
+        """``n`` draws from the prior N(0, I), reproducible from ``seed``."""
+        if n < 0:
+            raise VocabularyError(f"n must be >= 0, got {n}")
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def sample(self, n: int, seed: int, temperature: float = 0.0) -> list[str]:
+        """``n`` molecules decoded from prior samples (seeded; greedy unless temperature > 0)."""
+        return self.decode(self.sample_latent(n, seed), temperature=temperature, seed=seed)
+
+    def reconstruct(self, smiles: Sequence[str], batch_size: int = 512) -> list[str]:
+        """Greedy decode of each molecule's posterior mean (what the model remembers of it)."""
+        return self.decode(self.encode(smiles, batch_size=batch_size))
+
+    def predict_properties(self, z: np.ndarray) -> pd.DataFrame:
+        """Property-head predictions (original units) for latent vectors; needs a property head."""
+        import torch
+
+        if not self.property_names:
+            raise VocabularyError("this model has no property head")
+        with torch.inference_mode():
+            values = self.model.predict_properties(torch.from_numpy(np.asarray(z, np.float32)))
+        return pd.DataFrame(values.cpu().numpy(), columns=list(self.property_names))

@@ -1,0 +1,771 @@
+"""Training loop of the SELFIES VAE: bucketed batches, KL schedule, checkpoints, resume, early stop.
+
+Reproducible: the batch order of epoch ``e`` is a pure function of ``(seed, e)``
+and the reparameterization noise comes from one seeded generator saved in every
+checkpoint, so a run resumed after a kill continues exactly where it stopped
+(the batch within the epoch included). SIGTERM/SIGINT save a checkpoint and
+raise :class:`molspace.interrupt.Interrupted` (the CLI exits with 75).
+
+Outputs in ``run_dir``: ``checkpoint/`` (resumable), ``best/`` (bundle of the best
+validation loss so far, rewritten on each improvement), ``final/`` (bundle at the
+end), ``steps.csv`` (every ``log_every_steps``), ``metrics.csv`` (each
+evaluation), ``metrics.json`` (summary), ``config.json``, ``rejects.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from molspace.errors import ConfigError, InputError
+from molspace.interrupt import Interrupted, handle_stop_signals, stop_requested
+from molspace.model.bundle import save_bundle
+from molspace.model.checkpoint import (
+    checkpoint_exists,
+    load_checkpoint,
+    read_checkpoint_state,
+    save_checkpoint,
+)
+from molspace.model.config import TrainConfig
+from molspace.model.data import TokenizedDataset, lengths_of, load_or_build_dataset
+from molspace.model.vae import SelfiesVAE, kl_per_dim
+from molspace.selfies_vocab import PAD, Vocabulary
+
+__all__ = ["TrainResult", "epoch_batches", "train"]
+
+#: fields that may change when a run is resumed (how long and how it runs, not what it learns)
+RESUMABLE_OVERRIDES = (
+    "epochs",
+    "max_steps",
+    "max_hours",
+    "patience",
+    "checkpoint_minutes",
+    "log_every_steps",
+    "eval_every_steps",
+    "threads",
+    "device",
+)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_bundle: Path
+    final_bundle: Path | None
+    steps: int
+    epochs_completed: float
+    best_val_loss: float
+    stopped_early: bool
+    metrics: dict[str, Any]
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, bucket_batches: int, seed: int, epoch: int
+) -> list[np.ndarray]:
+    """Index batches of one epoch: shuffled, sorted by length within pools, batches shuffled.
+
+    Sorting within pools of ``bucket_batches`` batches keeps padding small while the
+    order stays random; the result depends only on ``(seed, epoch)``.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    pool = batch_size * bucket_batches
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device = 'cuda' but CUDA is not available")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} torch threads"
+
+
+class _CsvLog:
+    """Append-only CSV with a fixed header (survives resume: existing rows are kept)."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        self.path = path
+        self.fields = fields
+        if not path.exists():
+            with path.open("w", newline="") as handle:
+                csv.writer(handle).writerow(fields)
+
+    def write(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as handle:
+            csv.writer(handle).writerow([_fmt(row.get(f)) for f in self.fields])
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+STEP_FIELDS = [
+    "step",
+    "epoch",
+    "time_s",
+    "lr",
+    "beta",
+    "loss",
+    "recon",
+    "kl",
+    "prop_mse",
+    "token_acc",
+    "mol_per_s",
+]
+EVAL_FIELDS = [
+    "step",
+    "epoch",
+    "time_s",
+    "train_molecules",
+    "beta",
+    "val_loss",
+    "val_recon",
+    "val_kl",
+    "val_token_acc",
+    "val_exact",
+    "val_prop_mse",
+    "active_units",
+    "best",
+]
+
+
+def _batch_tensors(
+    tokens: np.ndarray, index: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = tokens[index]
+    lengths = lengths_of(rows)
+    width = int(lengths.max())
+    batch = torch.from_numpy(rows[:, :width].astype(np.int64)).to(device)
+    return batch, torch.from_numpy(lengths)
+
+
+def _losses(
+    model: SelfiesVAE,
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    props: torch.Tensor | None,
+    sample: bool = True,
+) -> dict[str, torch.Tensor]:
+    out = model(tokens, lengths, sample=sample, generator=generator)
+    logits = out["logits"]
+    batch = tokens.shape[0]
+    recon = (
+        F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            tokens.reshape(-1),
+            ignore_index=PAD,
+            reduction="sum",
+        )
+        / batch
+    )
+    kl_dim = kl_per_dim(out["mu"].float(), out["logvar"].float())
+    result = {
+        "recon": recon,
+        "kl": kl_dim.sum(),
+        "kl_free": kl_dim.clamp(min=config.kl.free_bits).sum(),
+        "kl_dim": kl_dim.detach(),
+        "mu": out["mu"].detach(),
+    }
+    with torch.no_grad():
+        mask = tokens != PAD
+        correct = (logits.argmax(-1) == tokens) & mask
+        result["token_acc"] = correct.sum().float() / mask.sum().clamp(min=1)
+    if props is not None and "properties" in out:
+        valid = ~torch.isnan(props)
+        diff = torch.where(valid, out["properties"].float() - torch.nan_to_num(props), 0.0)
+        result["prop_mse"] = diff.pow(2).sum() / valid.sum().clamp(min=1)
+    return result
+
+
+def _lr(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Cosine decay from learning_rate to learning_rate * lr_final_ratio over total_steps."""
+    base = config.optim.learning_rate
+    final = base * config.optim.lr_final_ratio
+    frac = min(1.0, step / max(1, total_steps))
+    return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * frac))
+
+
+def _compute_properties(
+    tokens: np.ndarray,
+    vocabulary: Vocabulary,
+    names: tuple[str, ...],
+    cache: Path,
+    log: Callable[[str], None],
+) -> np.ndarray:
+    """Property targets (n, P) of the training molecules, NaN where RDKit fails; cached."""
+    if cache.is_file():
+        values = np.load(cache, allow_pickle=False)
+        if values.shape == (len(tokens), len(names)):
+            return values
+    import selfies as sf
+    from rdkit import Chem
+
+    from molspace.model.properties import property_values
+
+    log(f"computing properties {', '.join(names)} of {len(tokens):,} molecules (cached after)")
+    values = np.full((len(tokens), len(names)), np.nan, dtype=np.float32)
+    for i, row in enumerate(tokens):
+        mol = Chem.MolFromSmiles(sf.decoder(vocabulary.tokens_to_selfies(row)) or "")
+        if mol is not None:
+            values[i] = property_values(mol, names)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, values, allow_pickle=False)
+    return values
+
+
+def _split(n: int, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation split of n molecules (after an optional seeded subset)."""
+    rng = np.random.default_rng([config.seed, 12345])
+    order = rng.permutation(n)
+    if config.data.max_molecules is not None:
+        order = order[: config.data.max_molecules]
+    n_val = max(1, round(len(order) * config.data.validation_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@torch.no_grad()
+def _evaluate(
+    model: SelfiesVAE,
+    tokens: np.ndarray,
+    props: np.ndarray | None,
+    config: TrainConfig,
+    vocabulary: Vocabulary,
+    device: torch.device,
+) -> dict[str, float]:
+    """Validation losses (posterior means, no noise) and greedy exact reconstruction."""
+    model.eval()
+    sums: dict[str, float] = {"recon": 0.0, "kl": 0.0, "token_acc": 0.0, "prop_mse": 0.0}
+    mus = []
+    n = len(tokens)
+    order = np.argsort(lengths_of(tokens), kind="stable")
+    gen = torch.Generator().manual_seed(0)
+    for start in range(0, n, 1024):
+        index = order[start : start + 1024]
+        batch, lengths = _batch_tensors(tokens, index, device)
+        p = torch.from_numpy(props[index]).to(device) if props is not None else None
+        loss = _losses(model, batch, lengths, config, gen, p, sample=False)
+        for key in sums:
+            if key in loss:
+                sums[key] += float(loss[key]) * len(index)
+        mus.append(loss["mu"].cpu())
+    mu = torch.cat(mus)
+    active = int((mu.var(0) > 0.01).sum())
+    # exact reconstruction on up to 1000 molecules (greedy decode of the posterior mean)
+    k = min(1000, n)
+    batch, lengths = _batch_tensors(tokens, np.arange(k), device)
+    z, _ = model.encode(batch, lengths)
+    decoded = model.generate(z, torch.from_numpy(vocabulary.start_mask())).cpu().numpy()
+    target = tokens[:k]
+    width = min(decoded.shape[1], target.shape[1])
+    exact = float(np.mean(np.all(decoded[:, :width] == target[:, :width], axis=1)))
+    model.train()
+    metrics = {key: value / n for key, value in sums.items()}
+    metrics["loss"] = metrics["recon"] + config.kl.beta_end * metrics["kl"]
+    metrics["exact"] = exact
+    metrics["active_units"] = active
+    return metrics
+
+
+def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainConfig:
+    """On resume only run-length settings may differ from the checkpoint's config."""
+    if not resume:
+        return config
+    saved = saved_config(run_dir)
+    new = config.model_dump(mode="json")
+    old = saved.model_dump(mode="json")
+    differing = [k for k in new if k not in RESUMABLE_OVERRIDES and new[k] != old[k]]
+    if differing:
+        raise ConfigError(
+            f"{run_dir}: cannot resume with a different {', '.join(differing)} "
+            "(only run-length settings may change)"
+        )
+    return config
+
+
+def saved_config(run_dir: str | Path) -> TrainConfig:
+    """The config a checkpointed run was started with."""
+    return TrainConfig.model_validate(read_checkpoint_state(run_dir)["config"])
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train a VAE into ``run_dir``; with ``resume`` continue from its checkpoint.
+
+    Raises ``Interrupted`` after saving a checkpoint when SIGTERM/SIGINT arrive, and
+    ``InputError`` when ``run_dir`` already holds a run and ``resume`` is not set.
+    """
+    run = Path(run_dir)
+    log = log or (lambda message: print(message, flush=True))
+    if resume and not checkpoint_exists(run):
+        raise InputError(f"{run}: no checkpoint to resume")
+    if not resume and checkpoint_exists(run):
+        raise InputError(
+            f"{run}: already holds a training run (use --resume, or another directory)"
+        )
+    config = _resolve_config(run, config, resume)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = _device(config.device)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
+
+    data = load_or_build_dataset(
+        config.data.path,
+        cache_dir=config.data.cache_dir,
+        smiles_column=config.data.smiles_column,
+        stereo=config.data.stereo,
+        max_length=config.data.max_length,
+        processes=config.data.processes,
+        log=log,
+    )
+    _check_rejects(data, config, run)
+    vocabulary = data.vocabulary
+    train_idx, val_idx = _split(len(data.tokens), config)
+    train_tokens = data.tokens[train_idx]
+    val_tokens = data.tokens[val_idx][: config.data.max_validation]
+    lengths = lengths_of(train_tokens)
+
+    model = SelfiesVAE(config.model, vocab_size=len(vocabulary), max_length=vocabulary.max_length)
+    props_train = props_val = None
+    if config.model.properties:
+        cache = (
+            Path(config.data.cache_dir)
+            / f"props-{data.data_hash[:16]}-{'-'.join(config.model.properties)}.npy"
+        )
+        props_all = _compute_properties(
+            data.tokens, vocabulary, config.model.properties, cache, log
+        )
+        mean = np.nanmean(props_all[train_idx], axis=0)
+        std = np.nanstd(props_all[train_idx], axis=0) + 1e-6
+        model.property_mean.copy_(torch.from_numpy(mean))
+        model.property_std.copy_(torch.from_numpy(std))
+        standardized = ((props_all - mean) / std).astype(np.float32)
+        props_train = standardized[train_idx]
+        props_val = standardized[val_idx][: config.data.max_validation]
+    model.to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+
+    steps_per_epoch = math.ceil(len(train_tokens) / config.optim.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    state: dict[str, Any] = {
+        "step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "elapsed_s": 0.0,
+        "best_val_loss": None,
+        "best_step": None,
+        "bad_evals": 0,
+        "stopped_early": False,
+        "done": False,
+        "molecules_seen": 0,
+        "last_eval": None,
+    }
+    if resume:
+        saved = load_checkpoint(run, model, optimizer, generator)
+        state.update({k: saved[k] for k in state if k in saved})
+        log(
+            f"resumed {run} at step {state['step']:,} (epoch {state['epoch']}, "
+            f"batch {state['batch_in_epoch']:,}/{steps_per_epoch:,})"
+        )
+    log(
+        f"model: {model.num_parameters():,} parameters; vocabulary {len(vocabulary)} symbols, "
+        f"max length {vocabulary.max_length}; train {len(train_tokens):,} / "
+        f"val {len(val_tokens):,}; "
+        f"{steps_per_epoch:,} steps per epoch on {_hardware(device)}"
+    )
+
+    step_log = _CsvLog(run / "steps.csv", STEP_FIELDS)
+    eval_log = _CsvLog(run / "metrics.csv", EVAL_FIELDS)
+    training_info = {
+        "data": str(config.data.path),
+        "data_hash": data.data_hash,
+        "n_input": data.n_input,
+        "n_rejected": data.n_rejected,
+        "n_train": len(train_tokens),
+        "n_validation": len(val_tokens),
+        "seed": config.seed,
+        "hardware": _hardware(device),
+        "config": config.model_dump(mode="json"),
+    }
+
+    def bundle_info() -> dict[str, Any]:
+        return {
+            **training_info,
+            "steps": state["step"],
+            "epochs": round(state["molecules_seen"] / max(1, len(train_tokens)), 4),
+            "train_hours": round(state["elapsed_s"] / 3600, 4),
+            "best_val_loss": state["best_val_loss"],
+            "best_step": state["best_step"],
+            "validation": state["last_eval"],
+        }
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            run,
+            model,
+            optimizer,
+            generator,
+            {
+                **state,
+                "config": config.model_dump(mode="json"),
+                "vocabulary": vocabulary.to_dict(),
+                "data_hash": data.data_hash,
+            },
+        )
+
+    def evaluate() -> None:
+        metrics = _evaluate(model, val_tokens, props_val, config, vocabulary, device)
+        warm = state["step"] >= config.kl.hold_steps + config.kl.warmup_steps
+        best = state["best_val_loss"]
+        improved = best is None or metrics["loss"] < best - config.min_delta
+        if improved:
+            state["best_val_loss"] = metrics["loss"]
+            state["best_step"] = state["step"]
+            state["bad_evals"] = 0
+        elif warm:
+            state["bad_evals"] += 1
+        state["last_eval"] = {
+            k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()
+        }
+        if improved:
+            save_bundle(run / "best", model, vocabulary, bundle_info())
+        eval_log.write(
+            {
+                "step": state["step"],
+                "epoch": round(state["molecules_seen"] / len(train_tokens), 4),
+                "time_s": round(state["elapsed_s"], 1),
+                "train_molecules": state["molecules_seen"],
+                "beta": config.kl.beta(state["step"]),
+                "val_loss": metrics["loss"],
+                "val_recon": metrics["recon"],
+                "val_kl": metrics["kl"],
+                "val_token_acc": metrics["token_acc"],
+                "val_exact": metrics["exact"],
+                "val_prop_mse": metrics["prop_mse"],
+                "active_units": metrics["active_units"],
+                "best": int(improved),
+            }
+        )
+        log(
+            f"eval step {state['step']:,}: val loss {metrics['loss']:.3f} "
+            f"(recon {metrics['recon']:.3f}, "
+            f"kl {metrics['kl']:.2f}), token acc {metrics['token_acc']:.4f}, "
+            f"exact {metrics['exact']:.3f}, "
+            f"active units {metrics['active_units']}{' *' if improved else ''}"
+        )
+        _write_summary(run, state, bundle_info())
+
+    use_bf16 = config.bf16
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else None
+    model.train()
+    last_ckpt = time.monotonic()
+    window_start = time.monotonic()
+    window_mols = 0
+    max_seconds = config.max_hours * 3600 if config.max_hours else None
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _Progress(show, total_steps, state["step"])
+    with handle_stop_signals(), bar:
+        while not state["done"]:
+            if state["epoch"] >= config.epochs or state["step"] >= total_steps:
+                state["done"] = True
+                break
+            batches = epoch_batches(
+                lengths,
+                config.optim.batch_size,
+                config.optim.bucket_batches,
+                config.seed,
+                state["epoch"],
+            )
+            for index in batches[state["batch_in_epoch"] :]:
+                t0 = time.monotonic()
+                tokens, lens = _batch_tensors(train_tokens, index, device)
+                p = (
+                    torch.from_numpy(props_train[index]).to(device)
+                    if props_train is not None
+                    else None
+                )
+                lr = _lr(config, state["step"], total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                beta = config.kl.beta(state["step"])
+                if autocast is not None:
+                    with autocast():
+                        losses = _losses(model, tokens, lens, config, generator, p)
+                else:
+                    losses = _losses(model, tokens, lens, config, generator, p)
+                loss = losses["recon"] + beta * losses["kl_free"]
+                if "prop_mse" in losses:
+                    loss = loss + losses["prop_mse"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+                optimizer.step()
+                state["step"] += 1
+                state["batch_in_epoch"] += 1
+                state["molecules_seen"] += len(index)
+                state["elapsed_s"] += time.monotonic() - t0
+                window_mols += len(index)
+                bar.advance(float(loss.detach()))
+                if state["step"] % config.log_every_steps == 0:
+                    now = time.monotonic()
+                    rate = window_mols / max(1e-9, now - window_start)
+                    window_start, window_mols = now, 0
+                    row = {
+                        "step": state["step"],
+                        "epoch": round(state["molecules_seen"] / len(train_tokens), 4),
+                        "time_s": round(state["elapsed_s"], 1),
+                        "lr": lr,
+                        "beta": beta,
+                        "loss": float(loss.detach()),
+                        "recon": float(losses["recon"].detach()),
+                        "kl": float(losses["kl"].detach()),
+                        "prop_mse": float(losses.get("prop_mse", torch.tensor(float("nan")))),
+                        "token_acc": float(losses["token_acc"]),
+                        "mol_per_s": round(rate, 1),
+                    }
+                    step_log.write(row)
+                    if not show:
+                        log(
+                            f"step {row['step']:,} epoch {row['epoch']:.3f} loss {row['loss']:.3f} "
+                            f"recon {row['recon']:.3f} kl {row['kl']:.2f} beta {beta:.4f} "
+                            f"acc {row['token_acc']:.4f} {rate:.0f} mol/s"
+                        )
+                if state["step"] % config.eval_every_steps == 0:
+                    evaluate()
+                    if state["bad_evals"] >= config.patience:
+                        state["stopped_early"] = True
+                        state["done"] = True
+                        log(f"early stop: no improvement in {config.patience} evaluations")
+                        break
+                if stop_requested():
+                    checkpoint()
+                    log(
+                        f"stop requested: checkpoint saved at step {state['step']:,}; "
+                        "resume with --resume"
+                    )
+                    raise Interrupted(
+                        f"{run}: training stopped at step {state['step']}; resume with --resume"
+                    )
+                if state["step"] >= total_steps or (
+                    max_seconds and state["elapsed_s"] >= max_seconds
+                ):
+                    state["done"] = True
+                    break
+                if time.monotonic() - last_ckpt >= config.checkpoint_minutes * 60:
+                    checkpoint()
+                    last_ckpt = time.monotonic()
+            else:
+                state["epoch"] += 1
+                state["batch_in_epoch"] = 0
+                if state["step"] % config.eval_every_steps != 0:
+                    evaluate()
+                checkpoint()
+                last_ckpt = time.monotonic()
+                if state["bad_evals"] >= config.patience:
+                    state["stopped_early"] = True
+                    state["done"] = True
+    if state["last_eval"] is None or state["step"] % config.eval_every_steps != 0:
+        evaluate()
+    checkpoint()
+    final = save_bundle(run / "final", model, vocabulary, bundle_info())
+    if not (run / "best").exists():
+        shutil.copytree(final, run / "best")
+    summary = _write_summary(run, state, bundle_info())
+    log(
+        f"training finished at step {state['step']:,}; best validation loss "
+        f"{state['best_val_loss']:.4f} at step {state['best_step']:,}; bundles in {run}"
+    )
+    return TrainResult(
+        run_dir=run,
+        best_bundle=run / "best",
+        final_bundle=final,
+        steps=state["step"],
+        epochs_completed=state["molecules_seen"] / len(train_tokens),
+        best_val_loss=float(state["best_val_loss"]),
+        stopped_early=bool(state["stopped_early"]),
+        metrics=summary,
+    )
+
+
+def _check_rejects(data: TokenizedDataset, config: TrainConfig, run: Path) -> None:
+    if data.rejects_path is not None and data.rejects_path.is_file():
+        shutil.copyfile(data.rejects_path, run / "rejects.csv")
+    if data.n_input == 0 or len(data.tokens) == 0:
+        raise InputError(f"{config.data.path}: no encodable molecules")
+    fraction = data.n_rejected / data.n_input
+    if fraction > config.data.max_reject_fraction:
+        raise InputError(
+            f"{config.data.path}: {data.n_rejected:,} of {data.n_input:,} molecules rejected "
+            f"({fraction:.1%} > max_reject_fraction); reasons in {run / 'rejects.csv'}"
+        )
+
+
+def _write_summary(run: Path, state: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    from molspace.versions import versions
+
+    summary = {
+        **info,
+        "state": {k: v for k, v in state.items() if k != "last_eval"},
+        "versions": versions(),
+    }
+    tmp = run / "metrics.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, run / "metrics.json")
+    return summary
+
+
+class _Progress:
+    """A rich progress bar on a terminal; nothing otherwise (log lines take over)."""
+
+    def __init__(self, show: bool, total: int, done: int) -> None:
+        self.show = show
+        self.total = total
+        self.done = done
+        self._progress: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.show:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(
+                "train", total=self.total, completed=self.done, loss="-"
+            )
+        return self
+
+    def advance(self, loss: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, loss=f"{loss:.3f}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+def _iter_overrides(pairs: list[str]) -> Iterator[tuple[str, Any]]:
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            parsed: Any = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        yield key.strip(), parsed
+
+
+def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The saved config of a run with run-length overrides applied (``epochs=20`` ...)."""
+    from molspace.config import parse_config
+
+    data = saved_config(run_dir).model_dump(mode="json")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in RESUMABLE_OVERRIDES:
+            raise ConfigError(f"{run_dir}: '{key}' cannot change when resuming")
+        data[key] = value
+    return parse_config(TrainConfig, data, f"{run_dir} (resumed)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m molspace.model.train [CONFIG] RUN_DIR [--resume] [--set key=value ...]``."""
+    import argparse
+
+    from molspace.errors import MolspaceError
+    from molspace.interrupt import EXIT_INTERRUPTED
+    from molspace.model.config import load_train_config
+
+    parser = argparse.ArgumentParser(prog="python -m molspace.model.train")
+    parser.add_argument("config", nargs="?", default=None)
+    parser.add_argument("run_dir")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="override a config key, e.g. --set optim.batch_size=512",
+    )
+    args = parser.parse_args(argv)
+    try:
+        overrides = dict(_iter_overrides(args.overrides))
+        if args.resume and args.config is None:
+            config = resume_config(args.run_dir, overrides)
+        else:
+            config = load_train_config(args.config, overrides)
+        train(config, args.run_dir, resume=args.resume, progress=False)
+    except Interrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MolspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

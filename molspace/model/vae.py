@@ -1,0 +1,177 @@
+"""The SELFIES VAE: bidirectional GRU encoder -> Gaussian posterior -> GRU decoder conditioned on z.
+
+The decoder gets z twice: as its initial hidden state (through a linear map) and
+concatenated to every input embedding, so it cannot learn to ignore the latent
+(one of the remedies for posterior collapse, with KL annealing and free bits).
+Generation masks the padding/start tokens and allows only atom symbols first, so
+every generated SELFIES string decodes to a non-empty molecule.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from molspace.model.config import ModelConfig
+from molspace.selfies_vocab import BOS, EOS, PAD
+
+__all__ = ["SelfiesVAE", "VAEOutput", "kl_per_dim"]
+
+
+class VAEOutput(dict):
+    """logits (B,T,V), mu, logvar, z (B,D), optional properties (B,P)."""
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per latent dimension, averaged over the batch (D,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)
+
+
+class SelfiesVAE(nn.Module):
+    def __init__(self, config: ModelConfig, vocab_size: int, max_length: int) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        c = config
+        self.embedding = nn.Embedding(vocab_size, c.embedding_dim, padding_idx=PAD)
+        self.encoder_rnn = nn.GRU(
+            c.embedding_dim,
+            c.encoder_hidden,
+            num_layers=c.encoder_layers,
+            batch_first=True,
+            bidirectional=c.encoder_bidirectional,
+            dropout=c.dropout if c.encoder_layers > 1 else 0.0,
+        )
+        enc_out = c.encoder_hidden * (2 if c.encoder_bidirectional else 1)
+        self.to_mu = nn.Linear(enc_out, c.latent_dim)
+        self.to_logvar = nn.Linear(enc_out, c.latent_dim)
+        self.z_to_hidden = nn.Linear(c.latent_dim, c.decoder_hidden * c.decoder_layers)
+        self.decoder_rnn = nn.GRU(
+            c.embedding_dim + c.latent_dim,
+            c.decoder_hidden,
+            num_layers=c.decoder_layers,
+            batch_first=True,
+            dropout=c.dropout if c.decoder_layers > 1 else 0.0,
+        )
+        self.output = nn.Linear(c.decoder_hidden, vocab_size)
+        if c.properties:
+            self.property_head: nn.Module | None = nn.Sequential(
+                nn.Linear(c.latent_dim, c.property_hidden),
+                nn.ReLU(),
+                nn.Linear(c.property_hidden, len(c.properties)),
+            )
+        else:
+            self.property_head = None
+        # standardization of the property targets (set from training data, saved with the weights)
+        self.register_buffer("property_mean", torch.zeros(len(c.properties)))
+        self.register_buffer("property_std", torch.ones(len(c.properties)))
+
+    # -- encoder ---------------------------------------------------------------
+    def encode(
+        self, tokens: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of token rows (B,T) with lengths incl. ``<end>``."""
+        emb = self.embedding(tokens)
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, hidden = self.encoder_rnn(packed)
+        dirs = 2 if self.config.encoder_bidirectional else 1
+        last = hidden[-dirs:]  # top layer, both directions
+        h = last.transpose(0, 1).reshape(tokens.shape[0], -1)
+        return self.to_mu(h), self.to_logvar(h).clamp(-20.0, 10.0)
+
+    # -- decoder ---------------------------------------------------------------
+    def initial_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        h = torch.tanh(self.z_to_hidden(z))
+        return h.view(z.shape[0], c.decoder_layers, c.decoder_hidden).transpose(0, 1).contiguous()
+
+    def decode_logits(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B,T,V) for decoder inputs ``<start> s_1 ... s_{T-1}``."""
+        emb = self.embedding(inputs)
+        zz = z.unsqueeze(1).expand(-1, inputs.shape[1], -1)
+        out, _ = self.decoder_rnn(torch.cat([emb, zz], dim=-1), self.initial_hidden(z))
+        return self.output(out)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> VAEOutput:
+        mu, logvar = self.encode(tokens, lengths)
+        if sample:
+            eps = torch.randn(mu.shape, generator=generator, device="cpu").to(mu.device)
+            z = mu + eps * torch.exp(0.5 * logvar)
+        else:
+            z = mu
+        inputs = torch.full_like(tokens, PAD)
+        inputs[:, 0] = BOS
+        inputs[:, 1:] = tokens[:, :-1]
+        inputs = inputs.masked_fill(inputs == EOS, PAD)
+        out = VAEOutput(logits=self.decode_logits(z, inputs), mu=mu, logvar=logvar, z=z)
+        if self.property_head is not None:
+            out["properties"] = self.property_head(z)
+        return out
+
+    def predict_properties(self, z: torch.Tensor) -> torch.Tensor:
+        """Property predictions in original units (B,P); needs a property head."""
+        if self.property_head is None:
+            raise ValueError("this model has no property head")
+        return self.property_head(z) * self.property_std + self.property_mean
+
+    # -- generation ------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        z: torch.Tensor,
+        start_mask: torch.Tensor,
+        *,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Token rows (B, max_length+1) decoded from z; greedy when temperature == 0.
+
+        Only rows still running are computed at each step, and decoding stops as
+        soon as every row has emitted ``<end>``.
+        """
+        batch = z.shape[0]
+        device = z.device
+        out = torch.full((batch, self.max_length + 1), PAD, dtype=torch.long, device=device)
+        h = self.initial_hidden(z)
+        active = torch.arange(batch, device=device)
+        z_act = z
+        token = torch.full((batch,), BOS, dtype=torch.long, device=device)
+        forbid = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
+        forbid[PAD] = True
+        forbid[BOS] = True
+        first_forbid = ~start_mask.to(device)
+        for step in range(self.max_length + 1):
+            x = torch.cat([self.embedding(token), z_act], dim=-1).unsqueeze(1)
+            o, h = self.decoder_rnn(x, h)
+            logits = self.output(o[:, 0]).float()
+            mask = first_forbid if step == 0 else forbid
+            logits = logits.masked_fill(mask, float("-inf"))
+            if step == self.max_length:
+                token = torch.full_like(token, EOS)
+            elif temperature <= 0.0:
+                token = logits.argmax(dim=-1)
+            else:
+                probs = torch.softmax(logits / temperature, dim=-1)
+                token = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
+            out[active, step] = token
+            running = token != EOS
+            if not bool(running.any()):
+                break
+            if not bool(running.all()):
+                active = active[running]
+                token = token[running]
+                z_act = z_act[running]
+                h = h[:, running].contiguous()
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
