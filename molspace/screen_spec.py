@@ -1,0 +1,269 @@
+"""The screening configuration (``molspace screen --config screen.toml``), validated.
+
+Tables: ``[screen]`` (reading, dedup, descriptors, ranking), ``[standardize]``,
+``[filters]``, ``[objective]`` (see :mod:`molspace.objective`), ``[similarity]``
+(query set) and ``[cluster]`` (see :mod:`molspace.cluster`). Unknown keys are
+errors naming the key and the file. ``resolve()`` reads a query file once on the
+driver, so workers get the queries inline and never need the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from molspace.cluster import ClusterSpec
+from molspace.config import StrictModel, parse_config, read_toml
+from molspace.errors import ConfigError, InputError
+from molspace.objective import FingerprintSpec, ObjectiveSpec
+
+__all__ = [
+    "DEFAULT_DESCRIPTORS",
+    "FilterSpec",
+    "RangeSpec",
+    "ScreenOptions",
+    "ScreenSpec",
+    "SimilaritySpec",
+    "StandardizeSpec",
+    "load_screen_spec",
+]
+
+DEFAULT_DESCRIPTORS = ("mw", "clogp", "tpsa", "hbd", "hba", "rotb", "heavy_atoms", "qed", "sa")
+
+
+def _property_names(names: list[str]) -> list[str]:
+    from molspace.chem import PROPERTY_NAMES
+
+    for name in names:
+        if name not in PROPERTY_NAMES:
+            raise ValueError(f"unknown property {name!r} (known: {', '.join(PROPERTY_NAMES)})")
+    return names
+
+
+class ScreenOptions(StrictModel):
+    """``[screen]``: how the library is read, deduplicated, described and ranked."""
+
+    chunk_size: int = Field(5000, ge=1, description="molecules per partition")
+    smiles_column: str | None = None
+    id_column: str | None = None
+    format: Literal["smi", "csv", "tsv", "sdf", "parquet"] | None = None
+    max_length: int = Field(1000, ge=1, description="longer SMILES are rejected unparsed")
+    max_heavy_atoms: int = Field(150, ge=1)
+    dedup: Literal["inchikey", "smiles", "none"] = "inchikey"
+    descriptors: list[str] = Field(default_factory=lambda: list(DEFAULT_DESCRIPTORS))
+    short_circuit: bool = Field(
+        False, description="stop evaluating a molecule at its first failed filter (faster)"
+    )
+    top_k: int = Field(100, ge=0, description="rows in top_k.csv (0: none)")
+    rank_by: str | None = Field(None, description="column to rank by (default: score)")
+    ascending: bool = False
+    only_passing: bool = False
+
+    _check_descriptors = field_validator("descriptors")(_property_names)
+
+
+class StandardizeSpec(StrictModel):
+    """``[standardize]``: the molspace.chem standardizer's options."""
+
+    enabled: bool = True
+    largest_fragment: bool = True
+    neutralize: bool = True
+    normalize: bool = True
+    canonical_tautomer: bool = False
+    remove_stereo: bool = False
+
+
+class RangeSpec(StrictModel):
+    """An allowed interval for a property: ``mw = { min = 200, max = 500 }``."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) exceeds max ({self.max})")
+        return self
+
+
+class FilterSpec(StrictModel):
+    """``[filters]``, applied in this order; a row's ``failed_filter`` is the first it fails.
+
+    rules (each by name) -> properties (each by name) -> include_smarts ->
+    exclude_smarts -> alerts -> min_similarity -> min_score.
+    """
+
+    rules: list[str] = Field(default_factory=list, description="lipinski, veber, leadlike, ...")
+    properties: dict[str, RangeSpec] = Field(default_factory=dict)
+    include_smarts: list[str] = Field(default_factory=list, description="must match one")
+    exclude_smarts: list[str] = Field(default_factory=list, description="must match none")
+    alerts: list[str] = Field(default_factory=list, description="alert families: pains, brenk")
+    min_similarity: float | None = Field(None, ge=0, le=1)
+    min_score: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: list[str]) -> list[str]:
+        from molspace.chem import RULES
+
+        for rule in rules:
+            if rule not in RULES:
+                raise ValueError(f"unknown rule {rule!r} (known: {', '.join(RULES)})")
+        return rules
+
+    @field_validator("alerts")
+    @classmethod
+    def _known_families(cls, families: list[str]) -> list[str]:
+        from molspace.chem import ALERT_FAMILIES
+
+        for family in families:
+            if family not in ALERT_FAMILIES:
+                known = ", ".join(ALERT_FAMILIES)
+                raise ValueError(f"unknown alert family {family!r} (known: {known})")
+        return families
+
+    @field_validator("properties")
+    @classmethod
+    def _known_properties(cls, ranges: dict[str, RangeSpec]) -> dict[str, RangeSpec]:
+        _property_names(list(ranges))
+        return ranges
+
+    @field_validator("include_smarts", "exclude_smarts")
+    @classmethod
+    def _valid_smarts(cls, patterns: list[str]) -> list[str]:
+        from molspace.chem import compile_smarts
+
+        for pattern in patterns:
+            try:
+                compile_smarts(pattern)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return patterns
+
+
+class SimilaritySpec(StrictModel):
+    """``[similarity]``: a query set; each molecule gets its nearest query and similarity."""
+
+    queries: list[str] = Field(default_factory=list, description="query SMILES")
+    query_ids: list[str] | None = None
+    queries_file: str | None = Field(None, description="a library file of queries")
+    fingerprint: FingerprintSpec = Field(default_factory=FingerprintSpec)
+
+    @model_validator(mode="after")
+    def _some_queries(self) -> SimilaritySpec:
+        if not self.queries and self.queries_file is None:
+            raise ValueError("give queries (SMILES) or queries_file")
+        if self.query_ids is not None and len(self.query_ids) != len(self.queries):
+            raise ValueError("query_ids must have one id per query")
+        return self
+
+    def ids(self) -> list[str]:
+        return self.query_ids or [f"query{i + 1}" for i in range(len(self.queries))]
+
+
+class ScreenSpec(StrictModel):
+    """A whole screening configuration."""
+
+    screen: ScreenOptions = Field(default_factory=ScreenOptions)
+    standardize: StandardizeSpec = Field(default_factory=StandardizeSpec)
+    filters: FilterSpec = Field(default_factory=FilterSpec)
+    objective: ObjectiveSpec | None = None
+    similarity: SimilaritySpec | None = None
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScreenSpec:
+        if self.filters.min_score is not None and self.objective is None:
+            raise ValueError("filters.min_score needs an [objective]")
+        if self.filters.min_similarity is not None and self.similarity is None:
+            raise ValueError("filters.min_similarity needs a [similarity] query set")
+        if self.objective is not None:
+            from molspace.chem import PROPERTY_NAMES
+            from molspace.scoring.components import PROPERTY_COMPONENTS
+
+            for component in self.objective.components:
+                label = component.label()
+                prop = PROPERTY_COMPONENTS.get(getattr(component, "type", ""))
+                if label in PROPERTY_NAMES and prop != label:
+                    raise ValueError(
+                        f"objective component name {label!r} clashes with the descriptor "
+                        f"column {label!r}; choose another name"
+                    )
+        return self
+
+    def rank_column(self) -> str | None:
+        """The column top-k ranks by: ``screen.rank_by``, else score, else similarity."""
+        if self.screen.rank_by:
+            return self.screen.rank_by
+        if self.objective is not None:
+            return "score"
+        if self.similarity is not None:
+            return "query_similarity"
+        return None
+
+    def resolve(self, base_dir: str | Path = ".") -> ScreenSpec:
+        """Read ``similarity.queries_file`` (relative to ``base_dir``) into inline queries."""
+        if self.similarity is None or self.similarity.queries_file is None:
+            return self
+        path = Path(self.similarity.queries_file)
+        if not path.is_absolute():
+            path = Path(base_dir) / path
+        ids, smiles = _read_queries(path)
+        ids = [*self.similarity.ids(), *ids]
+        smiles = [*self.similarity.queries, *smiles]
+        similarity = self.similarity.model_copy(
+            update={"queries": smiles, "query_ids": ids, "queries_file": None}
+        )
+        return self.model_copy(update={"similarity": similarity})
+
+    def partition_hash(self) -> str:
+        """Hash of everything that changes a partition's output (not ranking or cluster)."""
+        data = self.model_dump(mode="json", exclude={"cluster": True})
+        for key in ("top_k", "rank_by", "ascending", "only_passing"):
+            data["screen"].pop(key, None)
+        from molspace import __version__
+
+        data["molspace"] = __version__
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_queries(path: Path) -> tuple[list[str], list[str]]:
+    from molspace.chem import mol_from_smiles
+    from molspace.errors import InvalidMoleculeError
+    from molspace.io import read_library
+
+    ids: list[str] = []
+    smiles: list[str] = []
+    try:
+        for chunk in read_library(path):
+            if len(chunk.rejects):
+                bad = chunk.rejects.iloc[0]
+                raise ConfigError(f"{path}: row {bad['row']}: query {bad['reason']}")
+            for row, ident, smi in chunk.records[["row", "id", "smiles"]].itertuples(index=False):
+                try:
+                    mol_from_smiles(smi)
+                except InvalidMoleculeError as exc:
+                    raise ConfigError(f"{path}: row {row}: query {exc}") from None
+                ids.append(str(ident))
+                smiles.append(str(smi))
+    except InputError as exc:
+        raise ConfigError(f"[similarity] queries_file: {exc}") from None
+    if not smiles:
+        raise ConfigError(f"{path}: the query file holds no molecules")
+    return ids, smiles
+
+
+def load_screen_spec(path: str | Path | None) -> ScreenSpec:
+    """Read and validate a screening config (``None``: the defaults), queries resolved."""
+    if path is None:
+        return ScreenSpec()
+    data: dict[str, Any] = read_toml(path)
+    spec = parse_config(ScreenSpec, data, str(path))
+    return spec.resolve(Path(path).parent)

@@ -1,0 +1,244 @@
+"""Orchestration: stream partitions through an executor, store them, resume, finalize.
+
+The driver reads the library chunk by chunk (``read_library``), hands each chunk
+to an executor — in this process, or as a Dask future — and writes every
+returned partition atomically under ``parts/`` with a manifest line. At most
+``max_in_flight`` partitions are outstanding, so neither the driver nor the
+cluster ever holds more than a few chunks: memory is bounded whatever the
+library size. A worker that dies mid-task costs nothing but time: Dask reruns
+its task elsewhere, and the driver writes each partition exactly once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from molspace.errors import InputError
+from molspace.screen_spec import ScreenSpec
+from molspace.screening.manifest import Manifest, PartitionEntry, inputs_signature
+from molspace.screening.partition import run_partition
+
+__all__ = ["Partition", "RunOptions", "iter_partitions", "run_partitions"]
+
+OUTPUT_NAMES = ("parts", "results", "manifest.jsonl", "rejects.csv", "top_k.csv", "summary.json")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One chunk of one input file, numbered globally in input order."""
+
+    index: int
+    source: str
+    chunk: int
+    records: pd.DataFrame
+    rejects: pd.DataFrame
+
+    @property
+    def n_read(self) -> int:
+        return len(self.records) + len(self.rejects)
+
+    def row_range(self) -> tuple[int, int]:
+        rows = pd.concat([self.records["row"], self.rejects["row"]])
+        return int(rows.min()), int(rows.max())
+
+
+@dataclass
+class RunOptions:
+    """How to execute: ``workers = 0`` runs in this process, without Dask."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    client: Any = None
+    force: bool = False
+    max_in_flight: int | None = None
+    on_progress: Callable[[int], None] | None = None
+    log: Callable[[str], None] | None = None
+
+
+def iter_partitions(paths: Sequence[Path], spec: ScreenSpec) -> Iterator[Partition]:
+    """Stream every input file as partitions of ``screen.chunk_size`` rows read."""
+    from molspace.io import read_library
+
+    o = spec.screen
+    index = 0
+    for path in paths:
+        chunks = read_library(
+            path,
+            chunk_size=o.chunk_size,
+            smiles_column=o.smiles_column,
+            id_column=o.id_column,
+            fmt=o.format,
+        )
+        for chunk_index, chunk in enumerate(chunks):
+            if chunk.n_read == 0:
+                continue
+            yield Partition(index, str(path), chunk_index, chunk.records, chunk.rejects)
+            index += 1
+
+
+def prepare_output(out_dir: Path, force: bool) -> None:
+    """``--force``: remove what an earlier screen wrote here (only molspace's own files)."""
+    if not force:
+        return
+    for name in OUTPUT_NAMES:
+        target = out_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def open_manifest(paths: Sequence[Path], spec: ScreenSpec, out_dir: Path) -> Manifest:
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+    return Manifest.open(out_dir, spec.partition_hash(), inputs_signature(list(paths)))
+
+
+class _Store:
+    """Writes finished partitions (atomically) and records them in the manifest."""
+
+    def __init__(self, out_dir: Path, manifest: Manifest, config_hash: str) -> None:
+        self.out_dir, self.manifest, self.config_hash = out_dir, manifest, config_hash
+        (out_dir / "parts").mkdir(parents=True, exist_ok=True)
+        self.computed = 0
+        self.seconds = 0.0
+
+    def save(self, part: Partition, table: pd.DataFrame, seconds: float) -> None:
+        from molspace.io import write_table
+
+        if len(table) != part.n_read:  # the accounting invariant; a bug if it ever fails
+            raise AssertionError(f"partition {part.index}: {len(table)} rows for {part.n_read}")
+        name = f"parts/part-{part.index:06d}.parquet"
+        write_table(table, self.out_dir / name)
+        first, last = part.row_range()
+        status = table["status"]
+        self.manifest.record(
+            PartitionEntry(
+                partition=part.index,
+                source=part.source,
+                chunk=part.chunk,
+                row_first=first,
+                row_last=last,
+                n_read=len(table),
+                n_ok=int((status == "ok").sum()),
+                n_rejected=int((status == "rejected").sum()),
+                n_passed=int(table["passed"].sum()),
+                file=name,
+                seconds=round(seconds, 4),
+                config_hash=self.config_hash,
+            )
+        )
+        self.computed += 1
+        self.seconds += seconds
+
+
+def run_partitions(
+    paths: Sequence[Path], spec: ScreenSpec, out_dir: Path, manifest: Manifest, opts: RunOptions
+) -> dict[str, Any]:
+    """Compute every partition missing from the manifest; returns run statistics."""
+    store = _Store(out_dir, manifest, spec.partition_hash())
+    spec_json = spec.model_dump_json()
+    todo = (p for p in _announce(iter_partitions(paths, spec), manifest, opts))
+    started = time.perf_counter()
+    info: dict[str, Any] = {"executor": "in-process", "workers": 1}
+    if opts.workers == 0 and opts.client is None and opts.scheduler is None:
+        for part in todo:
+            table, seconds = run_partition(part.records, part.rejects, spec_json)
+            store.save(part, table, seconds)
+            _progress(opts, part.n_read)
+    else:
+        info = _run_dask(todo, spec, spec_json, store, opts)
+    info.update(
+        partitions_computed=store.computed,
+        compute_seconds=round(store.seconds, 3),
+        wall_seconds=round(time.perf_counter() - started, 3),
+    )
+    return info
+
+
+def _announce(
+    parts: Iterator[Partition], manifest: Manifest, opts: RunOptions
+) -> Iterator[Partition]:
+    """Skip finished partitions (counting them as progress), yield the rest."""
+    for part in parts:
+        if part.index in manifest.entries:
+            _progress(opts, part.n_read)
+            continue
+        yield part
+
+
+def _progress(opts: RunOptions, rows: int) -> None:
+    if opts.on_progress is not None:
+        opts.on_progress(rows)
+
+
+def _run_dask(
+    todo: Iterator[Partition], spec: ScreenSpec, spec_json: str, store: _Store, opts: RunOptions
+) -> dict[str, Any]:
+    from distributed import as_completed
+
+    from molspace.cluster import connect
+
+    info: dict[str, Any] = {}
+    with ExitStack() as stack:
+        client = opts.client
+        pending: dict[str, Partition] = {}
+        queue: Any = None
+        limit = opts.max_in_flight
+        tag = spec.partition_hash()
+
+        def drain(until: int) -> None:
+            while queue is not None and queue.count() > until:
+                future = next(queue)
+                part = pending.pop(future.key)
+                table, seconds = future.result()
+                future.release()
+                store.save(part, table, seconds)
+                _progress(opts, part.n_read)
+
+        for part in todo:
+            if queue is None:  # start (or join) a cluster only when there is work
+                if client is None:
+                    handle = stack.enter_context(
+                        connect(spec.cluster, scheduler=opts.scheduler, workers=opts.workers)
+                    )
+                    client = handle.client
+                    info.update(
+                        executor=handle.description,
+                        dashboard=handle.dashboard_link,
+                        workers=handle.n_workers,
+                    )
+                else:
+                    info.update(
+                        executor=f"client of {client.scheduler.address}",
+                        dashboard=client.dashboard_link,
+                        workers=max(1, len(client.scheduler_info().get("workers", {}))),
+                    )
+                if opts.log is not None:
+                    opts.log(f"{info['executor']}; dashboard: {info['dashboard']}")
+                queue = as_completed(loop=client.loop)
+                if limit is None:
+                    limit = 2 * info["workers"] + 2
+            future = client.submit(
+                run_partition,
+                part.records,
+                part.rejects,
+                spec_json,
+                key=f"molspace-screen-{tag}-{part.index}",
+                pure=False,
+                retries=1,
+            )
+            pending[future.key] = part
+            queue.add(future)
+            drain(max(0, (limit or 1) - 1))
+        drain(0)
+    return info
