@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "molspace.cli.screen_cmd",
     "molspace.cli.model_cmds",
     "molspace.cli.latent_cmds",
+    "molspace.cli.analysis_cmds",
     "molspace.cli.optimize_cmd",
     "molspace.cli.report_cmd",
     "molspace.cli.run_cmd",
