@@ -180,7 +180,7 @@ class LatentSpace:
         import torch
         from rdkit import Chem, RDLogger
 
-        z = np.asarray(z, dtype=np.float32)
+        z = np.array(z, dtype=np.float32, copy=True)
         if z.ndim == 1:
             z = z[None, :]
         if z.ndim != 2 or z.shape[1] != self.latent_dim:

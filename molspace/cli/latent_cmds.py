@@ -12,6 +12,17 @@ from pathlib import Path
 import typer
 
 _MODEL_HELP = "Model bundle directory (default: the shipped MOSES model)."
+_THREADS_HELP = "torch CPU threads (default: torch's choice; 1 is best on a busy machine)."
+
+
+def _load(model: Path | None, threads: int | None):  # type: ignore[no-untyped-def]
+    import torch
+
+    from molspace.latent import LatentSpace
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return LatentSpace.load(model)
 
 
 def _z_columns(d: int) -> list[str]:
@@ -36,6 +47,7 @@ def encode_cmd(
         ..., "--out", "-o", help="Output table (.parquet, .csv, ...) or .npy."
     ),
     model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    threads: int | None = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
     rejects: Path | None = typer.Option(
         None, "--rejects", help="Rejects file (default OUT.rejects.csv)."
     ),
@@ -47,9 +59,8 @@ def encode_cmd(
     import pandas as pd
 
     from molspace.io import RejectsWriter, read_library
-    from molspace.latent import LatentSpace
 
-    space = LatentSpace.load(model)
+    space = _load(model, threads)
     rejects_path = rejects or out.with_name(out.name.split(".")[0] + ".rejects.csv")
     records, latents = [], []
     n_read = 0
@@ -111,13 +122,12 @@ def decode_cmd(
         None, "--out", "-o", help="Output table (default: stdout TSV)."
     ),
     model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    threads: int | None = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
     temperature: float = typer.Option(0.0, "--temperature", "-t", min=0.0, help="0 = greedy."),
     seed: int = typer.Option(0, "--seed", help="Seed for temperature sampling."),
 ) -> None:
     """Decode latent vectors to canonical SMILES (with SELFIES and heavy-atom counts)."""
-    from molspace.latent import LatentSpace
-
-    space = LatentSpace.load(model)
+    space = _load(model, threads)
     z, ids = _read_latent(latent, space.latent_dim)
     frame = space.decode_details(z, temperature=temperature, seed=seed).to_frame()
     if ids is not None:
@@ -132,15 +142,14 @@ def sample_cmd(
         None, "--out", "-o", help="Output table (default: stdout TSV)."
     ),
     model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    threads: int | None = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
     temperature: float = typer.Option(0.0, "--temperature", "-t", min=0.0, help="0 = greedy."),
     with_latent: bool = typer.Option(False, "--with-latent", help="Add the z_0.. columns."),
 ) -> None:
     """Sample molecules from the prior N(0, I) of a model."""
     import pandas as pd
 
-    from molspace.latent import LatentSpace
-
-    space = LatentSpace.load(model)
+    space = _load(model, threads)
     z = space.sample_latent(n, seed)
     frame = space.decode_details(z, temperature=temperature, seed=seed).to_frame()
     frame.insert(0, "id", [f"sample_{seed}_{i}" for i in range(n)])

@@ -568,7 +568,9 @@ def train(
                         "loss": float(loss.detach()),
                         "recon": float(losses["recon"].detach()),
                         "kl": float(losses["kl"].detach()),
-                        "prop_mse": float(losses.get("prop_mse", torch.tensor(float("nan")))),
+                        "prop_mse": float(losses["prop_mse"].detach())
+                        if "prop_mse" in losses
+                        else None,
                         "token_acc": float(losses["token_acc"]),
                         "mol_per_s": round(rate, 1),
                     }

@@ -1,0 +1,138 @@
+"""Quick model checks used by training reports, the model card and benchmarks.
+
+``reconstruction_accuracy``: greedy decode of each molecule's posterior mean, exact
+match of canonical SMILES (stereo removed as the model sees it); molecules the
+model cannot encode are counted separately, never silently dropped.
+``prior_sample_statistics``: validity, uniqueness, novelty and heavy-atom counts of
+prior samples, the figures that reveal posterior holes and tiny-fragment decoding.
+The full MOSES metric set (FCD, SNN, ...) lives in :mod:`molspace.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ReconstructionResult",
+    "SampleStatistics",
+    "heavy_atom_counts",
+    "prior_sample_statistics",
+    "reconstruction_accuracy",
+]
+
+
+@dataclass
+class ReconstructionResult:
+    accuracy: float  # exact matches / encodable molecules
+    n_input: int
+    n_encodable: int
+    n_exact: int
+    table: pd.DataFrame  # input, canonical_smiles, decoded, exact, reason
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "table"}
+
+
+def reconstruction_accuracy(
+    space: Any, smiles: Sequence[str], batch_size: int = 512
+) -> ReconstructionResult:
+    """Exact greedy reconstruction rate of ``smiles`` through ``space`` (a LatentSpace)."""
+    table = pd.DataFrame({"smiles": list(smiles)})
+    encoded = space.encode_table(table, batch_size=batch_size)
+    decoded = space.decode(encoded.latent) if len(encoded.latent) else []
+    out = pd.DataFrame(
+        {
+            "input": encoded.records["smiles"].tolist(),
+            "canonical_smiles": encoded.records["canonical_smiles"].tolist(),
+            "decoded": decoded,
+        }
+    )
+    out["exact"] = out["canonical_smiles"] == out["decoded"]
+    out["reason"] = None
+    rejected = pd.DataFrame(
+        {
+            "input": encoded.rejects["input"].tolist(),
+            "canonical_smiles": None,
+            "decoded": None,
+            "exact": False,
+            "reason": encoded.rejects["reason"].tolist(),
+        }
+    )
+    full = pd.concat([out, rejected], ignore_index=True) if len(rejected) else out
+    n_exact = int(out["exact"].sum())
+    return ReconstructionResult(
+        accuracy=n_exact / max(1, len(out)),
+        n_input=len(table),
+        n_encodable=len(out),
+        n_exact=n_exact,
+        table=full,
+    )
+
+
+def heavy_atom_counts(smiles: Iterable[str]) -> np.ndarray:
+    """Heavy atoms of each SMILES (-1 where RDKit cannot parse it)."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        counts = []
+        for text in smiles:
+            mol = Chem.MolFromSmiles(text) if text else None
+            counts.append(mol.GetNumHeavyAtoms() if mol is not None else -1)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    return np.asarray(counts, dtype=np.int64)
+
+
+@dataclass
+class SampleStatistics:
+    n: int
+    validity: float
+    uniqueness: float
+    novelty: float | None  # fraction of unique valid samples not in the training set
+    mean_heavy_atoms: float
+    reference_mean_heavy_atoms: float | None
+    heavy_atoms_ratio: float | None  # samples / reference; the goal is within 5% of 1
+    fraction_tiny: float  # samples with fewer than 10 heavy atoms (decoder failure mode)
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prior_sample_statistics(
+    space: Any,
+    n: int,
+    seed: int,
+    *,
+    reference_smiles: Sequence[str] | None = None,
+    training_smiles: set[str] | None = None,
+    temperature: float = 0.0,
+) -> SampleStatistics:
+    """Decode ``n`` prior samples and summarize them against a reference (test) set."""
+    decoded = space.decode_details(space.sample_latent(n, seed), temperature=temperature, seed=seed)
+    valid = [s for s, ok in zip(decoded.smiles, decoded.valid, strict=True) if ok]
+    unique = set(valid)
+    novelty = None
+    if training_smiles is not None and unique:
+        novelty = sum(1 for s in unique if s not in training_smiles) / len(unique)
+    heavy = decoded.heavy_atoms[decoded.valid]
+    ref_mean = None
+    if reference_smiles is not None:
+        ref = heavy_atom_counts(reference_smiles)
+        ref_mean = float(ref[ref >= 0].mean())
+    mean = float(heavy.mean()) if len(heavy) else 0.0
+    return SampleStatistics(
+        n=n,
+        validity=len(valid) / max(1, n),
+        uniqueness=len(unique) / max(1, len(valid)),
+        novelty=novelty,
+        mean_heavy_atoms=mean,
+        reference_mean_heavy_atoms=ref_mean,
+        heavy_atoms_ratio=(mean / ref_mean) if ref_mean else None,
+        fraction_tiny=float(np.mean(heavy < 10)) if len(heavy) else 0.0,
+    )

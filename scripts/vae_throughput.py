@@ -1,0 +1,97 @@
+"""Measure SELFIES VAE throughput on this machine: training, encoding and greedy decoding.
+
+    python scripts/vae_throughput.py [--model BUNDLE] [--config workflows/train.toml]
+
+Training: molecules/s of optimizer steps on real MOSES molecules with the config's
+model and settings (fp32 and bf16 side by side). Encoding: molecules/s from SMILES
+(RDKit canonicalization + SELFIES + encoder). Decoding: greedy molecules/s from prior
+samples including SELFIES decoding and RDKit canonicalization. Prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+
+def train_rate(config_path: str, bf16: bool, steps: int, threads: int) -> float:
+    import torch
+
+    from molspace.model.config import load_train_config
+    from molspace.model.train import _batch_tensors, _losses, epoch_batches
+    from molspace.model.vae import SelfiesVAE
+    from molspace.selfies_vocab import build_vocabulary, smiles_to_selfies
+
+    torch.set_num_threads(threads)
+    config = load_train_config(config_path)
+    smiles = pd.read_csv(config.data.path, nrows=20_000)["SMILES"].tolist()
+    encoded = [e.selfies for e in (smiles_to_selfies(s) for s in smiles) if e.ok]
+    vocab = build_vocabulary(encoded)
+    tokens, _ = vocab.encode_selfies(encoded)
+    from molspace.model.data import lengths_of
+
+    lengths = lengths_of(tokens)
+    model = SelfiesVAE(config.model, len(vocab), vocab.max_length)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    batches = epoch_batches(lengths, config.optim.batch_size, config.optim.bucket_batches, 0, 0)
+    done, start = 0, 0.0
+    for i, index in enumerate(batches[: steps + 2]):
+        if i == 2:
+            done, start = 0, time.perf_counter()
+        x, lens = _batch_tensors(tokens, index, torch.device("cpu"))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = _losses(model, x, lens, config, gen, None)
+        loss = out["recon"] + 0.1 * out["kl_free"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        done += len(index)
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="bundle (default: shipped model)")
+    parser.add_argument("--config", default="workflows/train.toml")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--n", type=int, default=2000)
+    args = parser.parse_args()
+    import torch
+
+    from molspace.latent import LatentSpace
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for bf16 in (False, True):
+        rate = train_rate(args.config, bf16, args.steps, args.threads)
+        rows.append((f"train ({'bf16' if bf16 else 'fp32'}, config model)", rate))
+    space = LatentSpace.load(args.model)
+    test = pd.read_csv("libraries/moses/test.csv.gz", nrows=args.n)["SMILES"].tolist()
+    start = time.perf_counter()
+    space.encode(test)
+    rows.append(
+        ("encode (SMILES -> z, incl. RDKit + SELFIES)", args.n / (time.perf_counter() - start))
+    )
+    z = space.sample_latent(args.n, seed=0)
+    start = time.perf_counter()
+    space.decode(z)
+    rows.append(("greedy decode (z -> canonical SMILES)", args.n / (time.perf_counter() - start)))
+    start = time.perf_counter()
+    space.decode(z, temperature=1.0, seed=0)
+    rows.append(("sampled decode, T=1.0", args.n / (time.perf_counter() - start)))
+    params = space.model.num_parameters()
+    print(f"model: {space.bundle.path} ({params:,} parameters), {args.threads} torch thread(s)")
+    print(f"{'operation':<48} {'molecules/s':>12}   baseline (issue 5)")
+    baseline = {"train (fp32": 460, "encode": 3000, "greedy": 2000}
+    for name, rate in rows:
+        ref = next((v for k, v in baseline.items() if name.startswith(k)), None)
+        note = f"{ref:>6} ({rate / ref:.2f}x)" if ref else ""
+        print(f"{name:<48} {rate:>12.0f}   {note}")
+
+
+if __name__ == "__main__":
+    main()

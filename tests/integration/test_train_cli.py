@@ -1,0 +1,95 @@
+"""``molspace train`` end to end on a tiny real data set, then export with a model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from molspace.cli import app
+from molspace.errors import ConfigError, InputError
+from molspace.model.bundle import load_bundle
+from molspace.model.export import export_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+[train]
+seed = 1
+epochs = 2
+eval_every_steps = 10
+log_every_steps = 5
+threads = 1
+
+[train.data]
+path = "{data}"
+cache_dir = "{cache}"
+validation_fraction = 0.1
+max_length = 48
+
+[train.model]
+embedding_dim = 8
+encoder_hidden = 16
+latent_dim = 4
+decoder_hidden = 32
+properties = ["qed", "clogp"]
+
+[train.optim]
+batch_size = 32
+
+[train.kl]
+hold_steps = 2
+warmup_steps = 10
+"""
+
+
+@pytest.mark.slow
+def test_train_cli_then_export(tmp_path: Path) -> None:
+    data = tmp_path / "mols.csv"
+    smiles = pd.read_csv(ROOT / "libraries" / "moses" / "train.csv.gz", nrows=300)
+    # one bad row and one over max_length: rejected with reasons (never truncated), training goes on
+    smiles = pd.concat([smiles, pd.DataFrame({"SMILES": ["not_smiles", "C" * 55]})])
+    smiles.to_csv(data, index=False)
+    config = tmp_path / "train.toml"
+    config.write_text(CONFIG.format(data=data, cache=tmp_path / "cache"))
+    run = tmp_path / "run"
+
+    result = CliRunner().invoke(app, ["train", str(config), "--out", str(run), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "best bundle" in result.stdout
+    rejects = pd.read_csv(run / "rejects.csv")
+    assert len(rejects) == 2 and set(rejects["input"]) == {"not_smiles", "C" * 55}
+    assert rejects["reason"].str.startswith("too_long_for_model").sum() == 1
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert len(metrics) >= 2 and metrics["val_prop_mse"].notna().all()
+    bundle = load_bundle(run / "best")
+    assert bundle.property_names == ("qed", "clogp")
+    assert bundle.metadata["training"]["n_rejected"] == 2
+
+    # resuming with another architecture is refused, naming the key
+    other = tmp_path / "other.toml"
+    other.write_text(
+        CONFIG.format(data=data, cache=tmp_path / "cache").replace(
+            "latent_dim = 4", "latent_dim = 5"
+        )
+    )
+    result = CliRunner().invoke(app, ["train", str(other), "--out", str(run), "--resume"])
+    assert isinstance(result.exception, ConfigError) and "model" in str(result.exception)
+    result = CliRunner().invoke(app, ["train", str(config), "--out", str(run)])
+    assert isinstance(result.exception, InputError)
+
+    dest = tmp_path / "shipped"
+    export_run(
+        run,
+        dest,
+        which="checkpoint",
+        n_samples=30,
+        n_reconstruct=20,
+        test_path=data,
+        train_path=data,
+    )
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "Parameters:" in card and "validity" in card and "Reconstruction of" in card
+    assert load_bundle(dest).metadata["training"]["steps"] > 0
