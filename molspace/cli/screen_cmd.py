@@ -29,22 +29,24 @@ def screen_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Screen libraries: standardize, dedup, filter, describe, score, rank."""
+    from molspace.interrupt import handle_stop_signals
     from molspace.screen import screen
 
     def log(message: str) -> None:
         typer.echo(message, err=True)
 
-    result = screen(
-        libraries,
-        config,
-        out,
-        workers=0 if local_process else workers,
-        scheduler=scheduler,
-        force=force,
-        only_passing=True if only_passing else None,
-        progress=progress,
-        log=log,
-    )
+    with handle_stop_signals():
+        result = screen(
+            libraries,
+            config,
+            out,
+            workers=0 if local_process else workers,
+            scheduler=scheduler,
+            force=force,
+            only_passing=True if only_passing else None,
+            progress=progress,
+            log=log,
+        )
     s = result.summary
     typer.echo(
         f"{s['rows_in']:,} rows: {s['accepted']:,} accepted ({s['passed']:,} passed, "

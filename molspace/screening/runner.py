@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from molspace.errors import InputError
+from molspace.interrupt import Interrupted, stop_requested
 from molspace.screen_spec import ScreenSpec
 from molspace.screening.manifest import Manifest, PartitionEntry, inputs_signature
 from molspace.screening.partition import run_partition
@@ -155,6 +156,7 @@ def run_partitions(
             table, seconds = run_partition(part.records, part.rejects, spec_json)
             store.save(part, table, seconds)
             _progress(opts, part.n_read)
+            _stop_if_requested(store)
     else:
         info = _run_dask(todo, spec, spec_json, store, opts)
     info.update(
@@ -240,5 +242,14 @@ def _run_dask(
             pending[future.key] = part
             queue.add(future)
             drain(max(0, (limit or 1) - 1))
+            if stop_requested():  # keep what is in flight, submit nothing more
+                break
         drain(0)
+        _stop_if_requested(store)
     return info
+
+
+def _stop_if_requested(store: _Store) -> None:
+    """On SIGTERM/SIGINT: every finished partition is saved; a re-run resumes from here."""
+    if stop_requested():
+        raise Interrupted(f"screen stopped after {store.computed} new partition(s)")
