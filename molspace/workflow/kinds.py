@@ -35,6 +35,7 @@ class StepContext:
     name: str
     step_dir: Path
     run_dir: Path
+    workflow_dir: Path  # relative paths in the workflow file are relative to this folder
     seed: int
     storage: str | None
     get_client: Callable[[], Any]  # the run's shared Dask client, started on first use

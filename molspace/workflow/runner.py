@@ -67,14 +67,33 @@ def _resolve(value: Any, outputs: dict[str, dict[str, Path]]) -> Any:
     return value
 
 
+def _absolute_inputs(kind: StepKind, raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Input paths in a workflow file are relative to its folder (references stay as they are)."""
+    fixed = dict(raw)
+    for name in kind.input_fields:
+        value = fixed.get(name)
+        if isinstance(value, str):
+            fixed[name] = _anchor(value, base)
+        elif isinstance(value, list):
+            fixed[name] = [_anchor(v, base) if isinstance(v, str) else v for v in value]
+    return fixed
+
+
+def _anchor(value: str, base: Path) -> str:
+    if value.startswith("@") or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
+
+
 def plan_workflow(spec: WorkflowSpec) -> list[PlannedStep]:
     """Validate every step before any work: kinds, configs, references, input files."""
     planned: list[PlannedStep] = []
     kinds: dict[str, StepKind] = {}
     base = spec.path.parent
-    for name, (kind_name, raw) in spec.steps.items():
+    for name, (kind_name, given) in spec.steps.items():
         source = f"{spec.path} [steps.{name}]"
         kind = get_kind(kind_name, source)
+        raw = _absolute_inputs(kind, given, base)
         for ref in find_references(raw):
             upstream = kinds[ref.step]
             if ref.output not in upstream.outputs:
@@ -84,15 +103,11 @@ def plan_workflow(spec: WorkflowSpec) -> list[PlannedStep]:
                 )
         config = parse_config(kind.config_model, raw, source)
         for field_name, path in kind.input_paths(config):
-            if not _exists(path, base):
+            if not path.exists():
                 raise ConfigError(f"{source}: {field_name}: file not found: {path}")
         kinds[name] = kind
         planned.append(PlannedStep(name, kind, raw, _step_seed(spec.meta.seed, name, raw)))
     return planned
-
-
-def _exists(path: Path, base: Path) -> bool:
-    return path.exists() or (not path.is_absolute() and (base / path).exists())
 
 
 def _step_hash(step: PlannedStep, config: StrictModel, upstream: dict[str, str]) -> str:
@@ -200,7 +215,15 @@ def run_workflow(
             save_manifest(manifest_path, manifest)
             log(f"[{step.name}] running ({step.kind.name})")
             started = time.perf_counter()
-            context = StepContext(step.name, step_dir, run_dir, step.seed, spec.storage, get_client)
+            context = StepContext(
+                step.name,
+                step_dir,
+                run_dir,
+                spec.path.parent.resolve(),
+                step.seed,
+                spec.storage,
+                get_client,
+            )
             try:
                 result = step.kind.run(config, context)
             except Interrupted:

@@ -1,0 +1,1 @@
+"""Workflow step adapters: one module per step kind, each defining ``KIND``."""
