@@ -12,6 +12,7 @@ exactly what RDKit users expect (H removal, stereo perception included).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from rdkit import Chem
@@ -40,6 +41,7 @@ REASONS = (
     "standardize_error",
 )
 
+_WHITESPACE = re.compile(r"\s")
 _MAX_DETAIL = 300  # a reason is one line in a table, not a dump of a 1000-char SMILES
 
 
@@ -99,10 +101,17 @@ def _parse_failure(smiles: str, log: RDKitLog) -> str:
 
 def _trailing_text(text: str) -> str | None:
     """Text after inner whitespace, unless it is a CXSMILES extension block (``|...|``)."""
-    parts = text.split(None, 1)
-    if len(parts) == 1 or parts[1].startswith("|"):
+    if _WHITESPACE.search(text) is None:
         return None
-    return parts[1]
+    rest = text.split(None, 1)[1]
+    return None if rest.startswith("|") else rest
+
+
+def _has_heavy_atom(mol: Chem.Mol) -> bool:
+    # GetNumHeavyAtoms costs ~20 us; almost every SMILES starts with a heavy atom
+    if mol.GetNumAtoms() == 0:
+        return False
+    return mol.GetAtomWithIdx(0).GetAtomicNum() > 1 or mol.GetNumHeavyAtoms() > 0
 
 
 def parse_smiles(smiles: str, *, max_length: int = 1000, max_heavy_atoms: int = 150) -> ParseResult:
@@ -140,7 +149,7 @@ def parse_smiles(smiles: str, *, max_length: int = 1000, max_heavy_atoms: int = 
             return _reject(f"parse_error: {_detail(str(exc)) or type(exc).__name__}", log)
         if mol is None:
             return _reject(_parse_failure(text, log), log)
-    if mol.GetNumHeavyAtoms() == 0:  # empty, hydrogen-only or dummy-only: nothing to screen
+    if not _has_heavy_atom(mol):  # empty, hydrogen-only or dummy-only: nothing to screen
         return _reject("no_atoms", log)
     return ParseResult(mol, None, tuple(log.messages))
 

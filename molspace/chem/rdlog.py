@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 __all__ = ["RDKitLog", "capture_rdkit_log", "install"]
@@ -95,20 +93,28 @@ def install() -> None:
         _installed = True
 
 
-@contextmanager
-def capture_rdkit_log() -> Iterator[RDKitLog]:
+class capture_rdkit_log:
     """Collect what RDKit logs in this thread inside the block; nothing reaches stderr.
 
-    Nested captures are allowed: the innermost one receives the messages.
+    Nested captures are allowed: the innermost one receives the messages. A plain
+    class rather than ``@contextmanager``: it wraps every parse, so its cost counts.
     """
-    install()
-    stack: list[RDKitLog] | None = getattr(_local, "stack", None)
-    if stack is None:
-        stack = []
-        _local.stack = stack
-    log = RDKitLog()
-    stack.append(log)
-    try:
-        yield log
-    finally:
-        stack.pop()
+
+    __slots__ = ("_log", "_stack")
+
+    def __init__(self) -> None:
+        if not _installed:
+            install()
+        stack: list[RDKitLog] | None = getattr(_local, "stack", None)
+        if stack is None:
+            stack = []
+            _local.stack = stack
+        self._stack = stack
+        self._log = RDKitLog()
+
+    def __enter__(self) -> RDKitLog:
+        self._stack.append(self._log)
+        return self._log
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.pop()
