@@ -408,10 +408,12 @@ def train(
         "done": False,
         "molecules_seen": 0,
         "last_eval": None,
+        "last_eval_step": None,
     }
     if resume:
         saved = load_checkpoint(run, model, optimizer, generator)
         state.update({k: saved[k] for k in state if k in saved})
+        state["done"] = False  # a resumed run continues until its (possibly raised) limits
         log(
             f"resumed {run} at step {state['step']:,} (epoch {state['epoch']}, "
             f"batch {state['batch_in_epoch']:,}/{steps_per_epoch:,})"
@@ -473,6 +475,7 @@ def train(
             state["bad_evals"] = 0
         elif warm:
             state["bad_evals"] += 1
+        state["last_eval_step"] = state["step"]
         state["last_eval"] = {
             k: (round(v, 5) if isinstance(v, float) else v) for k, v in metrics.items()
         }
@@ -608,14 +611,14 @@ def train(
             else:
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
-                if state["step"] % config.eval_every_steps != 0:
+                if state["last_eval_step"] != state["step"]:
                     evaluate()
                 checkpoint()
                 last_ckpt = time.monotonic()
                 if state["bad_evals"] >= config.patience:
                     state["stopped_early"] = True
                     state["done"] = True
-    if state["last_eval"] is None or state["step"] % config.eval_every_steps != 0:
+    if state["last_eval_step"] != state["step"]:
         evaluate()
     checkpoint()
     final = save_bundle(run / "final", model, vocabulary, bundle_info())

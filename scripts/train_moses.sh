@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Start, or resume, the shipped MOSES VAE training in the background (survives this shell).
+#   scripts/train_moses.sh [RUN_DIR]        default runs/moses_vae
+# Stop it cleanly with `kill -TERM $(cat RUN_DIR/train.pid)` (checkpoint saved, exit code 75);
+# pause/continue with SIGSTOP/SIGCONT. Export the best-so-far model at any time with
+#   .venv/bin/python scripts/export_bundle.py RUN_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${1:-runs/moses_vae}
+mkdir -p "$RUN"
+if [ -f "$RUN/train.pid" ] && kill -0 "$(cat "$RUN/train.pid")" 2>/dev/null; then
+  echo "already training: pid $(cat "$RUN/train.pid")" >&2
+  exit 1
+fi
+if [ -f "$RUN/checkpoint/state.json" ]; then
+  ARGS=("$RUN" --resume)
+else
+  ARGS=(workflows/train.toml "$RUN")
+fi
+setsid nohup .venv/bin/python -m molspace.model.train "${ARGS[@]}" >> "$RUN/train.log" 2>&1 < /dev/null &
+echo $! > "$RUN/train.pid"
+echo "training in background: pid $(cat "$RUN/train.pid"), log $RUN/train.log"
