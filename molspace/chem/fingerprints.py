@@ -20,7 +20,7 @@ from rdkit.Chem import rdFingerprintGenerator as rfg
 from rdkit.Chem import rdMolDescriptors
 from rdkit.DataStructs import ExplicitBitVect
 
-from molspace.chem.rdlog import capture_rdkit_log
+from molspace.chem.rdlog import capture_rdkit_log, error_log_enabled
 from molspace.errors import ConfigError
 
 __all__ = [
@@ -126,7 +126,8 @@ def compile_smarts(smarts: str) -> Chem.Mol:
     """
     if not isinstance(smarts, str) or not smarts.strip():
         raise ConfigError(f"invalid SMARTS {smarts!r}: empty pattern")
-    with capture_rdkit_log() as log:
+    # error_log_enabled: the message is the point here, even if RDKit was silenced elsewhere
+    with error_log_enabled(), capture_rdkit_log() as log:
         try:
             pattern = Chem.MolFromSmarts(smarts.strip())
         except Exception as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from rdkit import Chem
 
-from molspace.chem.rdlog import RDKitLog, capture_rdkit_log
+from molspace.chem.rdlog import RDKitLog, capture_rdkit_log, error_log_enabled
 from molspace.errors import InvalidMoleculeError
 
 __all__ = [
@@ -88,10 +88,12 @@ def _parse_failure(smiles: str, log: RDKitLog) -> str:
     errors = log.errors
     if errors:
         return f"sanitize_error: {_detail(errors[0])}"
-    # RDKit's error log was silenced by someone: find out ourselves, quoting the exception
-    raw = Chem.MolFromSmiles(smiles, sanitize=False)
+    # RDKit's error log was silenced elsewhere (RDLogger.DisableLog): ask again, louder
+    with error_log_enabled(), capture_rdkit_log() as retry:
+        raw = Chem.MolFromSmiles(smiles, sanitize=False)
     if raw is None:
-        return "parse_error: invalid SMILES syntax"
+        syntax = retry.first("SMILES Parse Error")
+        return f"parse_error: {_detail(syntax) if syntax else 'invalid SMILES syntax'}"
     try:
         Chem.SanitizeMol(raw)
     except Exception as exc:  # RDKit raises several MolSanitizeException subclasses

@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["RDKitLog", "capture_rdkit_log", "install"]
+__all__ = ["RDKitLog", "capture_rdkit_log", "error_log_enabled", "install"]
 
 _FORWARD = logging.getLogger("molspace.rdkit")
 logging.getLogger("molspace").addHandler(logging.NullHandler())
@@ -118,3 +120,25 @@ class capture_rdkit_log:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stack.pop()
+
+
+@contextmanager
+def error_log_enabled() -> Iterator[None]:
+    """Temporarily re-enable ``rdApp.error`` if other code disabled it, then restore it.
+
+    Code elsewhere silences RDKit with ``RDLogger.DisableLog("rdApp.*")``; that would
+    also hide the messages our rejection reasons quote. Used only on failure paths
+    (re-running a failed parse), so the global toggle costs nothing on valid input.
+    Anything logged meanwhile still goes through our routing, never to stderr.
+    """
+    from rdkit import rdBase
+
+    install()
+    disabled = "rdApp.error:disabled" in rdBase.LogStatus()
+    if disabled:
+        rdBase.EnableLog("rdApp.error")
+    try:
+        yield
+    finally:
+        if disabled:
+            rdBase.DisableLog("rdApp.error")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,26 @@ from molspace.chem import (
 )
 from molspace.chem.rdlog import capture_rdkit_log
 from molspace.errors import InvalidMoleculeError, MolspaceError
+
+
+def _restore_log_status(status: str) -> None:
+    from rdkit import rdBase
+
+    for line in status.splitlines():
+        name, state = line.split(":")
+        (rdBase.EnableLog if state == "enabled" else rdBase.DisableLog)(name)
+
+
+@pytest.fixture(autouse=True)
+def _rdkit_logs_on() -> Iterator[None]:
+    """Other areas' tests may have silenced RDKit process-wide; these tests read its log."""
+    from rdkit import rdBase
+
+    before = rdBase.LogStatus()
+    rdBase.EnableLog("rdApp.error")
+    rdBase.EnableLog("rdApp.warning")
+    yield
+    _restore_log_status(before)
 
 
 def test_valid_smiles_gives_a_sanitized_molecule() -> None:
@@ -107,6 +128,25 @@ def test_stderr_stays_clean(capfd: pytest.CaptureFixture[str]) -> None:
     out, err = capfd.readouterr()
     assert err == ""
     assert out == ""
+
+
+def test_reasons_survive_rdkit_logs_disabled_elsewhere(capfd: pytest.CaptureFixture[str]) -> None:
+    """Other code calls RDLogger.DisableLog("rdApp.*"); reasons must still quote RDKit."""
+    from rdkit import RDLogger, rdBase
+
+    before = rdBase.LogStatus()
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        assert parse_smiles("C1CC(").reason == (
+            "parse_error: SMILES Parse Error: syntax error while parsing: C1CC("
+        )
+        assert parse_smiles("C(C)(C)(C)(C)C").reason == (
+            "sanitize_error: Explicit valence for atom # 0 C, 5, is greater than permitted"
+        )
+        assert "rdApp.error:disabled" in rdBase.LogStatus()  # their setting is restored
+    finally:
+        _restore_log_status(before)
+    assert capfd.readouterr().err == ""
 
 
 def test_log_of_a_valid_molecule_keeps_warnings() -> None:
