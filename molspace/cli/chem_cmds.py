@@ -62,14 +62,16 @@ def props(
         inchikey,
         mol_from_smiles,
     )
+    from molspace.errors import ConfigError
 
     prop_names = check_property_names(_split(properties)) if properties else None
     rule_names = list(RULES) if rules is None else _split(rules) or []
     families = _split(alerts) or []
     catalog = AlertCatalog(families) if families else None
+    unknown = [name for name in rule_names if name not in RULES]
+    if unknown:
+        raise ConfigError(f"unknown rule {unknown[0]!r} (known: {', '.join(RULES)})")
     mols = [mol_from_smiles(s) for s in smiles]  # fail fast, one line, before any output
-    if rule_names:
-        evaluate_rules(mols[0], rule_names, {})  # validates rule names (ConfigError)
 
     records = []
     for text, mol in zip(smiles, mols, strict=True):

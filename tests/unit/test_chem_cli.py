@@ -64,6 +64,14 @@ def test_unknown_property_is_one_line_exit_2() -> None:
     assert proc.stderr.count("\n") == 1
 
 
+def test_unknown_rule_and_family_are_config_errors() -> None:
+    from molspace.errors import ConfigError
+
+    for args in (["-r", "lipinsky"], ["-a", "painz"]):
+        result = CliRunner().invoke(app, ["props", "CCO", *args])
+        assert isinstance(result.exception, ConfigError), result.output
+
+
 def test_standardize_command() -> None:
     result = CliRunner().invoke(
         app, ["standardize", "CC(=O)[O-].[Na+]", "Oc1ccccn1", "--tautomer", "--json"]
