@@ -1,0 +1,105 @@
+"""``molspace evaluate``: sample a model and print its MOSES row beside the published ones.
+
+A thin layer over :mod:`molspace.metrics` and :mod:`molspace.model.evaluation`;
+the JSON it writes records the model, seed, sample count, timings and versions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def evaluate(
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Model bundle directory (default: the shipped MOSES model)."
+    ),
+    samples: int = typer.Option(30000, "--samples", "-n", min=2, help="Prior samples to score."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the prior samples and the recon subset."),
+    recon: int = typer.Option(
+        10000, "--recon", min=0, help="Held-out MOSES test molecules to reconstruct (0: skip)."
+    ),
+    temperature: float = typer.Option(
+        0.0, "--temperature", min=0.0, help="Decoding temperature (0: greedy)."
+    ),
+    scaffold_split: bool = typer.Option(
+        True, "--scaffold-split/--no-scaffold-split", help="Also score against TestSF."
+    ),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Processes / torch threads."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the metrics as JSON here."),
+    samples_out: Path | None = typer.Option(
+        None, "--samples-out", help="Also write the generated SMILES (one per line)."
+    ),
+) -> None:
+    """Score prior samples with the MOSES metrics and print them beside the published models."""
+    import numpy as np
+    import torch
+    from rich.console import Console
+
+    from molspace.latent import LatentSpace
+    from molspace.metrics import MosesMetrics, load_moses_smiles
+    from molspace.metrics.table import moses_table
+    from molspace.model.evaluation import reconstruction_accuracy
+    from molspace.versions import versions
+
+    console = Console(stderr=True)
+    torch.set_num_threads(jobs)
+    space = LatentSpace.load(model)
+    metrics = MosesMetrics(test_scaffolds="moses" if scaffold_split else None, n_jobs=jobs)
+
+    start = time.perf_counter()
+    with console.status(f"sampling {samples:,} molecules"):
+        generated = space.sample(samples, seed=seed, temperature=temperature)
+    sample_seconds = time.perf_counter() - start
+    if samples_out is not None:
+        samples_out.write_text("\n".join(generated) + "\n")
+    with console.status("computing MOSES metrics"):
+        row = metrics(generated)
+    result: dict[str, Any] = {"metrics": row, "timings_s": dict(metrics.timings)}
+    result["timings_s"]["sample"] = sample_seconds
+    result["decode_per_s"] = samples / sample_seconds if sample_seconds else None
+
+    if recon:
+        test = load_moses_smiles("test")
+        pick = np.random.default_rng(seed).choice(len(test), min(recon, len(test)), replace=False)
+        with console.status(f"reconstructing {len(pick):,} test molecules"):
+            t = time.perf_counter()
+            rec = reconstruction_accuracy(space, [test[i] for i in pick])
+            result["timings_s"]["reconstruction"] = time.perf_counter() - t
+        row["recon"] = rec.accuracy
+        result["reconstruction"] = {
+            **rec.summary(),
+            "accuracy_all": rec.n_exact / rec.n_input if rec.n_input else None,
+        }
+
+    result.update(
+        model=str(model) if model else "shipped default",
+        samples=samples,
+        seed=seed,
+        temperature=temperature,
+        versions=versions(),
+    )
+    Console().print(moses_table({"molspace": row}))
+    extra = ("IntDiv2", "recon", "mean_heavy_atoms", "test_mean_heavy_atoms", "logP", "SA", "QED")
+    typer.echo("  ".join(f"{k}={row[k]:.4f}" for k in extra if k in row))
+    if out is not None:
+        out.write_text(json.dumps(_clean(result), indent=1) + "\n")
+        typer.echo(f"wrote {out}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate`` to the root app."""
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,61 @@
+"""Fréchet ChemNet Distance with ``fcd_torch`` (the package MOSES used for its statistics).
+
+``fcd_torch`` ships ChemNet's weights (``ChemNet_v0.13_pretrained.pt``) inside its
+wheel, so FCD needs no download. Its loader calls ``torch.load`` on that file,
+which under torch >= 2.6 is the restricted ``weights_only`` unpickler (tensors
+and plain containers only, no code). We always run it on the CPU so numbers do
+not depend on a GPU being present, with a bounded thread count, and in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["ChemNetStats", "chemnet_activations", "chemnet_stats", "frechet_distance"]
+
+ChemNetStats = tuple[np.ndarray, np.ndarray]  # (mu (512,), sigma (512, 512))
+
+
+@lru_cache(maxsize=4)
+def _model(n_jobs: int, batch_size: int):  # -> fcd_torch.FCD
+    from fcd_torch import FCD
+
+    from molspace.metrics.similarity import torch_threads
+
+    with torch_threads(n_jobs):
+        return FCD(device="cpu", n_jobs=n_jobs, batch_size=batch_size)
+
+
+def chemnet_activations(
+    smiles: Sequence[str], *, n_jobs: int = 1, batch_size: int = 512
+) -> np.ndarray:
+    """ChemNet penultimate-layer activations, (n, 512); every SMILES must be valid.
+
+    ``n_jobs`` > 1 uses that many DataLoader workers to one-hot encode while the
+    main process runs ChemNet with ``n_jobs`` torch threads.
+    """
+    if len(smiles) == 0:
+        return np.zeros((0, 512))
+    from molspace.metrics.similarity import torch_threads
+
+    model = _model(1 if n_jobs <= 1 else n_jobs, batch_size)
+    with torch_threads(n_jobs):
+        return np.asarray(model.get_predictions(list(smiles)), dtype=np.float64)
+
+
+def chemnet_stats(smiles: Sequence[str], *, n_jobs: int = 1, batch_size: int = 512) -> ChemNetStats:
+    """Mean and covariance of ChemNet activations (what MOSES stores as ``FCD`` statistics)."""
+    if len(smiles) < 2:
+        raise ValueError(f"FCD needs at least 2 valid molecules, got {len(smiles)}")
+    acts = chemnet_activations(smiles, n_jobs=n_jobs, batch_size=batch_size)
+    return acts.mean(0), np.cov(acts.T)
+
+
+def frechet_distance(a: ChemNetStats, b: ChemNetStats) -> float:
+    """Fréchet distance between two Gaussians given as (mu, sigma): fcd_torch's stable formula."""
+    from fcd_torch.utils import calculate_frechet_distance
+
+    return float(calculate_frechet_distance(a[0], a[1], b[0], b[1]))
