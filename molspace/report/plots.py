@@ -36,6 +36,7 @@ def property_histograms(
             for name, f in frames.items()
             if column in f.columns
         }
+        series = {name: v[np.isfinite(v)] for name, v in series.items()}
         values = [v for v in series.values() if len(v)]
         if not values:
             ax.set_title(f"{column} (no values)", fontsize=9)

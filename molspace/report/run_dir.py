@@ -76,7 +76,8 @@ def _read_table(path: Path) -> pd.DataFrame:
 def _shorten(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _shorten(v) for k, v in value.items()}
-    if isinstance(value, list) and len(value) > 12:
+    nested = isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)
+    if isinstance(value, list) and (len(value) > 12 or nested):
         return f"[{len(value)} items]"
     return value
 
