@@ -87,12 +87,12 @@ COUNT_PROPERTIES = frozenset(
 
 def mw(mol: Chem.Mol) -> float:
     """Average molecular weight in g/mol."""
-    return float(Descriptors.MolWt(mol))
+    return float(Descriptors.MolWt(mol))  # type: ignore[attr-defined]  # set at import
 
 
 def clogp(mol: Chem.Mol) -> float:
     """Wildman–Crippen logP."""
-    return float(Crippen.MolLogP(mol))
+    return float(Crippen.MolLogP(mol))  # type: ignore[attr-defined]  # set at import
 
 
 def tpsa(mol: Chem.Mol) -> float:

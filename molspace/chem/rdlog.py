@@ -84,11 +84,11 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
-        from rdkit import RDLogger, rdBase
+        from rdkit import rdBase
 
         rdBase.LogToPythonLogger()
-        RDLogger.EnableLog("rdApp.error")
-        RDLogger.EnableLog("rdApp.warning")
+        rdBase.EnableLog("rdApp.error")
+        rdBase.EnableLog("rdApp.warning")
         rdkit_logger = logging.getLogger("rdkit")
         rdkit_logger.setLevel(logging.WARNING)
         rdkit_logger.addFilter(_CaptureFilter())

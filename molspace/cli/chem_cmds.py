@@ -64,7 +64,7 @@ def props(
     )
     from molspace.errors import ConfigError
 
-    prop_names = check_property_names(_split(properties)) if properties else None
+    prop_names = check_property_names(_split(properties) or []) if properties else None
     rule_names = list(RULES) if rules is None else _split(rules) or []
     families = _split(alerts) or []
     catalog = AlertCatalog(families) if families else None
@@ -73,7 +73,7 @@ def props(
         raise ConfigError(f"unknown rule {unknown[0]!r} (known: {', '.join(RULES)})")
     mols = [mol_from_smiles(s) for s in smiles]  # fail fast, one line, before any output
 
-    records = []
+    records: list[dict[str, Any]] = []
     for text, mol in zip(smiles, mols, strict=True):
         values = compute_properties(mol, prop_names)
         records.append(
