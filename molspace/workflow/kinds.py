@@ -66,24 +66,27 @@ class StepKind:
         return found
 
 
-#: kind name -> module defining ``KIND``; imported lazily
+_STEPS = "molspace.workflow.steps"
+
+#: kind name -> "module:attribute" of its StepKind; imported only when a workflow uses it
 KINDS = {
-    "screen": "molspace.workflow.steps.screen_step",
-    "train": "molspace.workflow.steps.train_step",
-    "encode": "molspace.workflow.steps.encode_step",
-    "optimize": "molspace.workflow.steps.optimize_step",
-    "explore": "molspace.workflow.steps.explore_step",
-    "interpolate": "molspace.workflow.steps.interpolate_step",
-    "map": "molspace.workflow.steps.map_step",
-    "anomaly": "molspace.workflow.steps.anomaly_step",
-    "report": "molspace.workflow.steps.report_step",
+    "screen": f"{_STEPS}.screen_step:KIND",
+    "train": f"{_STEPS}.model_steps:TRAIN",
+    "encode": f"{_STEPS}.model_steps:ENCODE",
+    "optimize": f"{_STEPS}.optimize_step:KIND",
+    "explore": f"{_STEPS}.analysis_steps:EXPLORE",
+    "interpolate": f"{_STEPS}.analysis_steps:INTERPOLATE",
+    "map": f"{_STEPS}.analysis_steps:MAP",
+    "anomaly": f"{_STEPS}.analysis_steps:ANOMALY",
+    "report": f"{_STEPS}.analysis_steps:REPORT",
 }
 
 
 def get_kind(name: str, source: str) -> StepKind:
     """The step kind called ``name``; ConfigError naming the choices otherwise."""
-    module = KINDS.get(name)
-    if module is None:
+    target = KINDS.get(name)
+    if target is None:
         raise ConfigError(f"{source}: unknown step kind {name!r}; choose from {', '.join(KINDS)}")
-    kind: StepKind = import_module(module).KIND
+    module, _, attribute = target.partition(":")
+    kind: StepKind = getattr(import_module(module), attribute)
     return kind

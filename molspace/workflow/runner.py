@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from molspace.config import StrictModel, parse_config
-from molspace.errors import ConfigError
+from molspace.errors import ConfigError, MolspaceError
 from molspace.interrupt import Interrupted, handle_stop_signals, stop_requested
 from molspace.versions import versions
 from molspace.workflow.kinds import StepContext, StepKind, get_kind
@@ -230,6 +230,12 @@ def run_workflow(
                 record.update(status="interrupted", seconds=round(time.perf_counter() - started, 3))
                 save_manifest(manifest_path, manifest)
                 raise
+            except MolspaceError as exc:
+                record.update(
+                    status="failed", error=str(exc), seconds=round(time.perf_counter() - started, 3)
+                )
+                save_manifest(manifest_path, manifest)
+                raise type(exc)(f"step {step.name!r} ({step.kind.name}): {exc}") from exc
             except BaseException as exc:
                 record.update(
                     status="failed",
