@@ -92,7 +92,7 @@ def evaluate(
         temperature=temperature,
         versions=versions(),
     )
-    Console().print(moses_table({"molspace": row}))
+    Console(width=max(Console().width, 150)).print(moses_table({"molspace": row}))
     extra = ("IntDiv2", "recon", "mean_heavy_atoms", "test_mean_heavy_atoms", "logP", "SA", "QED")
     typer.echo("  ".join(f"{k}={row[k]:.4f}" for k in extra if k in row))
     if out is not None:

@@ -55,7 +55,21 @@ def chemnet_stats(smiles: Sequence[str], *, n_jobs: int = 1, batch_size: int = 5
 
 
 def frechet_distance(a: ChemNetStats, b: ChemNetStats) -> float:
-    """Fréchet distance between two Gaussians given as (mu, sigma): fcd_torch's stable formula."""
-    from fcd_torch.utils import calculate_frechet_distance
+    """Fréchet distance ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2)`` of two Gaussians.
 
-    return float(calculate_frechet_distance(a[0], a[1], b[0], b[1]))
+    ``tr((S_a S_b)^1/2)`` is the sum of the square roots of the eigenvalues of
+    ``S_a S_b``, which are those of the symmetric ``S_a^1/2 S_b S_a^1/2``: two
+    symmetric eigendecompositions instead of fcd_torch's general ``sqrtm``
+    (several times faster on 512 x 512, and equal to it to ~1e-10, see the tests).
+    """
+    mu_a, sigma_a = np.asarray(a[0], np.float64), np.asarray(a[1], np.float64)
+    mu_b, sigma_b = np.asarray(b[0], np.float64), np.asarray(b[1], np.float64)
+    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape:
+        raise ValueError(f"FCD statistics differ in shape: {mu_a.shape} vs {mu_b.shape}")
+    values, vectors = np.linalg.eigh((sigma_a + sigma_a.T) / 2)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    inner = root_a @ sigma_b @ root_a
+    eig = np.linalg.eigvalsh((inner + inner.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * tr_covmean)

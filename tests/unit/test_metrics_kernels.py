@@ -118,3 +118,20 @@ def test_fcd_of_a_set_against_itself_is_zero():
     assert frechet_distance(stats, stats) == pytest.approx(0.0, abs=1e-3)
     other = chemnet_stats(["C" * n for n in range(1, 40)])
     assert frechet_distance(stats, other) > 10
+
+
+def test_frechet_distance_equals_fcd_torch_formula():
+    from fcd_torch.utils import calculate_frechet_distance
+
+    from molspace.metrics.fcd import frechet_distance
+
+    rng = np.random.default_rng(3)
+    x, y = (
+        rng.normal(size=(200, 48)),
+        rng.normal(1.0, 2.0, size=(150, 48)) @ rng.normal(size=(48, 48)),
+    )
+    a = (x.mean(0), np.cov(x.T))
+    b = (y.mean(0), np.cov(y.T))
+    expected = calculate_frechet_distance(a[0], a[1], b[0], b[1])
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
