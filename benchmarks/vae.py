@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -149,10 +150,12 @@ def main() -> None:
             if value is None or (isinstance(value, float) and math.isnan(value))
             else (f"{value:,.1f}" if "mol/s" in name else f"{value:.4f}")
         )
-        print(f"  {name:<26} {shown:>10}  {note}  {_goal_met(key, value) if value else ''}")
+        print(f"  {name:<26} {shown:>10}  {note}  {'' if value is None else _goal_met(key, value)}")
     for name in ("valid", "unique@10k", "FCD/Test", "Novelty"):
         print(f"  goal {name:<21} {row[name]:>10.4f}  {_goal_met(name, row[name])}")
     print("\nmetric seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in metrics.timings.items()))
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (throughput wants it idle)")
 
     if args.out:
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
