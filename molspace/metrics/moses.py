@@ -137,8 +137,10 @@ class MosesMetrics:
     your SMILES (statistics computed here), a :class:`ReferenceStats`, or None to
     skip. ``train``: "moses", SMILES, a :class:`TrainSet`, or None to skip Novelty.
     ``n_jobs`` processes run the RDKit work and set the torch threads of ChemNet
-    and the similarity products. ``timings`` holds the seconds of each stage of
-    the last call.
+    and the similarity products (worker processes start with ``forkserver``, so a
+    script calling this with ``n_jobs > 1`` needs the usual
+    ``if __name__ == "__main__":`` guard). ``timings`` holds the seconds of each
+    stage of the last call.
     """
 
     def __init__(
