@@ -13,7 +13,7 @@ import typer
 
 def train_cmd(
     config: Path | None = typer.Argument(
-        None, help="Training TOML ([train] table or the whole file); defaults when omitted."
+        None, help="Training TOML (its train table or the whole file); defaults when omitted."
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Run directory (checkpoint, metrics, bundles)."
