@@ -1,10 +1,73 @@
-"""CLI verbs of this area (filled in by the issue that builds it)."""
+"""``molspace optimize``: the CLI face of :func:`molspace.optimize.optimize`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def optimize_command(
+    config: Path | None = typer.Argument(None, help="TOML with [optimize] (and [objective])."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+    model: str | None = typer.Option(None, "--model", help="Model bundle directory."),
+    pmo: str | None = typer.Option(None, "--pmo", help="Score with a PMO task (e.g. qed)."),
+    sampler: str | None = typer.Option(None, "--sampler", help="tpe, cmaes, gp, nsga2 or random."),
+    budget: int | None = typer.Option(None, "--budget", help="Unique molecules to score."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Trials per batch."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="study.db, x.journal, journal:<path> or an SQLAlchemy URL."
+    ),
+    study_name: str | None = typer.Option(None, "--study-name", help="Optuna study name."),
+    seed_smiles: list[str] | None = typer.Option(
+        None, "--seed-smiles", help="A SMILES enqueued as a first trial (repeatable)."
+    ),
+    seed_hits: str | None = typer.Option(None, "--seed-hits", help="Screen hits to seed from."),
+    space: str | None = typer.Option(None, "--space", help="box, ball or pca."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Dask worker processes."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Join a Dask scheduler."),
+) -> None:
+    """Optimize molecules in the latent space with Optuna (resumes an existing study)."""
+    from molspace.errors import ConfigError
+    from molspace.interrupt import EXIT_INTERRUPTED
+    from molspace.optimize import load_optimize_config, optimize
+
+    overrides = {
+        "model": model,
+        "pmo": pmo,
+        "sampler": sampler,
+        "budget": budget,
+        "batch_size": batch_size,
+        "seed": seed,
+        "storage": storage,
+        "study_name": study_name,
+        "seeds": seed_smiles or None,
+        "seed_hits": seed_hits,
+    }
+    cfg, objective = load_optimize_config(config, overrides)
+    if space is not None:
+        if space not in ("box", "ball", "pca"):
+            raise ConfigError(f"--space {space!r}: expected box, ball or pca")
+        cfg = cfg.model_copy(update={"space": cfg.space.model_copy(update={"kind": space})})
+    if workers < 1:
+        raise ConfigError("--workers must be >= 1")
+    client = None
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler)
+    summary = optimize(cfg, objective, out_dir=out, workers=workers, client=client)
+    line = (
+        f"{summary['n_oracle_calls']}/{summary['budget']} molecules scored in "
+        f"{summary['n_trials']} trials ({summary['seconds']} s); outputs in {out}"
+    )
+    typer.echo(line, err=True)
+    if summary["stopped"]:
+        typer.echo("stopped on request; run the same command again to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
-    del app
+    """Add ``optimize`` to the root app."""
+    app.command("optimize")(optimize_command)

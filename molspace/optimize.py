@@ -1,0 +1,698 @@
+"""Optuna search over the VAE's latent space: propose z, decode, score once, tell.
+
+The loop is batched: ask ``batch_size`` trials, decode their latent vectors in one batched
+decode, canonicalize, drop degenerate molecules, score the *new* unique molecules in one
+scorer call (the oracle cache answers repeats for free) and tell every trial. The budget
+counts unique scored molecules (the PMO convention), is stored in the study, and is honoured
+across re-runs and across workers sharing the storage. SIGTERM/SIGINT finish the current
+batch, tell it, and stop cleanly (``molspace.interrupt``).
+
+Public API: ``OptimizeConfig`` (the ``[optimize]`` TOML table), ``run_optimization`` (one
+process), ``run_parallel`` (Dask workers on a shared storage), ``OptimizeResult``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from molspace.config import StrictModel
+from molspace.errors import ConfigError, InputError
+from molspace.optimize_scoring import (
+    Constraints,
+    ConstraintSpec,
+    Scorer,
+    ScorerSpec,
+    build_scorer,
+)
+from molspace.optimize_space import LatentSearchSpace, ball_space, box_space, pca_space
+from molspace.oracle_cache import OracleCache
+
+__all__ = [
+    "SAMPLERS",
+    "OptimizeConfig",
+    "OptimizeResult",
+    "SpaceSpec",
+    "make_sampler",
+    "run_optimization",
+    "run_parallel",
+    "scored_records",
+]
+
+SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random")
+_ATTR = "mol"  # trial user attribute holding smiles/status/components/z
+
+
+class SpaceSpec(StrictModel):
+    """The latent region searched: ``box`` (prior), ``ball`` (around seeds), ``pca`` (library)."""
+
+    kind: Literal["box", "ball", "pca"] = "pca"
+    bound: float = Field(3.0, gt=0, description="box half-width / PCA bound, in std units")
+    radius: float = Field(1.5, gt=0, description="ball radius in prior std units")
+    n_components: int = Field(8, ge=1, le=512)
+    library: str | None = Field(None, description="SMILES file for PCA (default: MOSES train)")
+    library_size: int = Field(2000, ge=10)
+
+
+class OptimizeConfig(StrictModel):
+    """Everything an optimization run needs except the objective table (``[objective]``)."""
+
+    model: str | None = Field(None, description="model bundle directory (None = shipped)")
+    pmo: str | None = Field(None, description="score with a PMO/GuacaMol task by name")
+    plugin: str | None = Field(None, description="module:function scoring a list of SMILES")
+    multi_objective: bool = False
+    sampler: Literal["tpe", "cmaes", "gp", "nsga2", "random"] = "tpe"
+    budget: int = Field(1000, ge=1, description="unique molecules scored (oracle calls)")
+    max_trials: int | None = Field(
+        None, ge=1, description="cap on trials (default 10 x budget + 10 batches)"
+    )
+    batch_size: int = Field(32, ge=1, le=4096)
+    seed: int = 0
+    study_name: str = "molspace"
+    storage: str | None = None
+    seeds: list[str] = Field(default_factory=list, description="SMILES enqueued as first trials")
+    seed_hits: str | None = Field(None, description="Parquet/CSV of screen hits to seed from")
+    top_hits: int = Field(20, ge=0)
+    local_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of a batch spent perturbing the current top molecules",
+    )
+    local_sigma: float = Field(0.3, gt=0)
+    local_top: int = Field(10, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    penalty: float = Field(0.0, description="value told for invalid/degenerate/infeasible")
+    space: SpaceSpec = Field(default_factory=SpaceSpec)
+    constraints: ConstraintSpec = Field(default_factory=ConstraintSpec)
+    novelty_reference: str | None = Field(
+        "libraries/moses/train.csv.gz", description="training set for novelty ('' = skip)"
+    )
+
+    def scorer_spec(self, objective: dict[str, Any] | None) -> ScorerSpec:
+        try:
+            return ScorerSpec(
+                pmo=self.pmo,
+                plugin=self.plugin,
+                objective=objective,
+                multi_objective=self.multi_objective,
+            )
+        except ValueError:
+            raise ConfigError(
+                "give exactly one scorer: [objective], optimize.pmo or optimize.plugin"
+            ) from None
+
+
+@dataclass
+class OptimizeResult:
+    """What a run did: counts, best molecules, timings; ``study`` is the Optuna study."""
+
+    study: Any
+    n_trials: int
+    n_calls: int
+    n_new_calls: int
+    budget: int
+    stopped: bool
+    seconds: float
+    overhead_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.n_calls >= self.budget
+
+
+# --- samplers and study ---------------------------------------------------------------
+
+
+def make_sampler(
+    name: str, seed: int, n_params: int, batch_size: int, constrained: bool, n_objectives: int
+) -> Any:
+    """An Optuna sampler by name; constraints go to the samplers that support them."""
+    import optuna
+
+    del constrained  # constraints reach the samplers through Trial.set_constraint
+    if n_objectives > 1 and name not in ("nsga2", "tpe", "random"):
+        raise ConfigError(f"sampler {name!r} is single-objective; use nsga2 or tpe")
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            constant_liar=batch_size > 1,
+            n_startup_trials=max(10, min(100, 2 * n_params)),
+        )
+    if name == "cmaes":
+        import importlib.util
+
+        if importlib.util.find_spec("cmaes") is None:
+            raise ConfigError("sampler 'cmaes' needs the 'cmaes' package (pip install cmaes)")
+        return optuna.samplers.CmaEsSampler(
+            seed=seed,
+            popsize=max(batch_size, 4),
+            n_startup_trials=0,
+        )
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(batch_size, 8))
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def _sampler_handles_constraints(name: str) -> bool:
+    return name in ("tpe", "gp", "nsga2")
+
+
+def scored_records(study: Any) -> list[dict[str, Any]]:
+    """Scored molecules of a study in oracle-call order (trial number), first score of each."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    out = []
+    for t in sorted(trials, key=lambda t: t.number):
+        mol = t.user_attrs.get(_ATTR)
+        if mol and mol.get("status") == "scored":
+            out.append(
+                {
+                    "smiles": mol["smiles"],
+                    "values": list(t.values),
+                    "trial": t.number,
+                    "components": mol.get("components", {}),
+                }
+            )
+    return out
+
+
+def _load_study(config: OptimizeConfig, storage_url: str, directions: Sequence[str]) -> Any:
+    import optuna
+
+    from molspace.optimize_storage import make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # per-trial fallback notes are noise
+    storage = make_storage(storage_url)
+    n_params_hint = config.space.n_components if config.space.kind == "pca" else 64
+    sampler = make_sampler(
+        config.sampler,
+        config.seed,
+        n_params_hint,
+        config.batch_size,
+        _sampler_handles_constraints(config.sampler),
+        len(directions),
+    )
+    try:
+        study = optuna.create_study(
+            study_name=config.study_name,
+            storage=storage,
+            sampler=sampler,
+            directions=list(directions),
+            load_if_exists=True,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"study {config.study_name!r}: {exc}") from None
+    if [d.name.lower() for d in study.directions] != list(directions):
+        raise ConfigError(
+            f"study {config.study_name!r} in {storage_url} has directions "
+            f"{[d.name.lower() for d in study.directions]}, this run needs {list(directions)}"
+        )
+    return study
+
+
+# --- seeds and the search space --------------------------------------------------------
+
+
+def _seed_smiles(config: OptimizeConfig) -> list[str]:
+    smiles = list(config.seeds)
+    if config.seed_hits:
+        smiles += _top_hits(config.seed_hits, config.top_hits)
+    return smiles
+
+
+def _top_hits(path: str, n: int) -> list[str]:
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{path}: seed hits file not found")
+    try:
+        table = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read seed hits: {exc}") from None
+    if "smiles" not in table.columns:
+        raise InputError(f"{path}: no 'smiles' column (columns: {', '.join(table.columns)})")
+    if "status" in table.columns:
+        table = table[table["status"].astype(str) == "ok"]
+    if "score" in table.columns:
+        table = table.sort_values("score", ascending=False, kind="stable")
+    return [str(s) for s in table["smiles"].head(n)]
+
+
+def _library_latents(latent: Any, spec: SpaceSpec, seed: int) -> np.ndarray:
+    """Encode a library sample for PCA: the user's file or a MOSES-train sample."""
+    import pandas as pd
+
+    path = spec.library or "libraries/moses/train.csv.gz"
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{path}: PCA library not found")
+    if file.suffix == ".smi" or file.name.endswith(".smi.gz"):
+        table = pd.read_csv(file, sep=r"\s+", header=None, usecols=[0], names=["smiles"])
+    else:
+        table = pd.read_csv(file)
+        column = next((c for c in table.columns if c.lower() == "smiles"), None)
+        if column is None:
+            raise InputError(f"{path}: no SMILES column")
+        table = table.rename(columns={column: "smiles"})
+    n = min(spec.library_size, len(table))
+    sample = table.sample(n=n, random_state=seed)["smiles"].astype(str).tolist()
+    encoded = latent.encode_table(
+        pd.DataFrame(
+            {
+                "source": path,
+                "row": np.arange(1, n + 1),
+                "id": [str(i) for i in range(n)],
+                "smiles": sample,
+            }
+        )
+    )
+    if len(encoded.latent) < 2:
+        raise InputError(f"{path}: fewer than two molecules could be encoded for PCA")
+    return np.asarray(encoded.latent)
+
+
+def _build_space(
+    config: OptimizeConfig, latent: Any, seed_latents: np.ndarray | None
+) -> LatentSearchSpace:
+    spec = config.space
+    if spec.kind == "box":
+        return box_space(latent.latent_dim, spec.bound)
+    if spec.kind == "ball":
+        if seed_latents is None or len(seed_latents) == 0:
+            raise ConfigError("space.kind = 'ball' needs seed molecules (seeds or seed_hits)")
+        return ball_space(seed_latents, spec.radius)
+    return pca_space(_library_latents(latent, spec, config.seed), spec.n_components, spec.bound)
+
+
+def _resolve_space(
+    study: Any, config: OptimizeConfig, latent: Any, seeds: list[str]
+) -> tuple[LatentSearchSpace, np.ndarray | None]:
+    seed_latents = latent.encode(seeds) if seeds else None
+    stored = study.user_attrs.get("space")
+    if stored is not None:
+        return LatentSearchSpace.from_json(stored), seed_latents
+    space = _build_space(config, latent, seed_latents)
+    study.set_user_attr("space", space.to_json())
+    study.set_user_attr("budget", config.budget)
+    study.set_user_attr("sampler", config.sampler)
+    if seeds and seed_latents is not None:
+        x = space.from_latent(seed_latents)
+        for smiles, params in zip(seeds, space.params_of(x), strict=True):
+            study.enqueue_trial(params, user_attrs={"seed_smiles": smiles})
+    return space, seed_latents
+
+
+# --- the batch loop ------------------------------------------------------------------------
+
+
+@dataclass
+class _Loop:
+    study: Any
+    space: LatentSearchSpace
+    latent: Any
+    scorer: Scorer
+    constraints: Constraints
+    cache: OracleCache
+    config: OptimizeConfig
+    n_workers: int = 1
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    timings: dict[str, float] = field(default_factory=dict)
+    n_trials: int = 0
+    n_new: int = 0
+    _x_of: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _time(self, key: str, start: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
+
+    def sync(self) -> None:
+        """Add molecules scored by other workers (shared storage) to the local cache."""
+        for record in scored_records(self.study):
+            if record["smiles"] not in self.cache:
+                self.cache.add(record["smiles"], record["values"], record["components"])
+
+    def _enqueue_local(self, n: int) -> None:
+        """Perturb the current top molecules' parameters (a cheap local search)."""
+        if n <= 0 or not self._x_of:
+            return
+        top = sorted(
+            (e for e in self.cache.entries() if e.smiles in self._x_of),
+            key=lambda e: e.values[0],
+            reverse=True,
+        )[: self.config.local_top]
+        if not top:
+            return
+        bound = self.space.bound
+        for i in range(n):
+            parent = self._x_of[top[i % len(top)].smiles]
+            child = np.clip(
+                parent + self.rng.normal(0, self.config.local_sigma, parent.shape), -bound, bound
+            )
+            self.study.enqueue_trial(
+                self.space.params_of(child)[0],
+                user_attrs={"local_parent": top[i % len(top)].smiles},
+            )
+
+    def batch(self) -> None:
+        import optuna
+        from rdkit import Chem
+
+        from molspace.chem.rdlog import capture_rdkit_log
+
+        cfg = self.config
+        n_dirs = len(self.scorer.objective_names)
+        penalty = tuple(cfg.penalty for _ in range(n_dirs))
+        warm = self.cache.n_calls >= max(cfg.batch_size, 2 * self.space.n_params)
+        self._enqueue_local(round(cfg.batch_size * cfg.local_fraction) if warm else 0)
+
+        t0 = time.perf_counter()
+        dists = self.space.distributions()
+        trials = [self.study.ask(dists) for _ in range(cfg.batch_size)]
+        self._time("ask", t0)
+        names = self.space.param_names
+        x = np.array([[t.params[n] for n in names] for t in trials])
+        z = self.space.to_latent(x)
+        t0 = time.perf_counter()
+        decoded = self.latent.decode(
+            z,
+            temperature=cfg.temperature,
+            seed=None if cfg.temperature == 0 else int(self.rng.integers(2**31)),
+        )
+        self._time("decode", t0)
+
+        t0 = time.perf_counter()
+        rows: list[dict[str, Any]] = []
+        with capture_rdkit_log():
+            for smiles in decoded:
+                mol = Chem.MolFromSmiles(smiles) if smiles else None
+                canonical = Chem.MolToSmiles(mol) if mol is not None else (smiles or "")
+                reason = self.constraints.degenerate(mol)
+                rows.append({"smiles": canonical, "mol": mol, "reason": reason})
+        allowance = self.cache.remaining
+        if self.n_workers > 1:
+            allowance = max(1, -(-allowance // self.n_workers)) if allowance else 0
+        new: list[str] = []
+        for row in rows:
+            s = row["smiles"]
+            if (
+                row["reason"] is None
+                and s not in self.cache
+                and s not in new
+                and len(new) < allowance
+            ):
+                new.append(s)
+        self._time("prepare", t0)
+        t0 = time.perf_counter()
+        results = self.scorer.score(new) if new else []
+        self._time("score", t0)
+        fresh = {
+            s: self.cache.add(s, values, comps)
+            for s, (values, comps) in zip(new, results, strict=True)
+        }
+        self.n_new += len(fresh)
+
+        t0 = time.perf_counter()
+        constrained = self.constraints.active
+        tells_constraints = _sampler_handles_constraints(cfg.sampler)
+        claimed: set[str] = set()
+        for trial, row, zi, xi in zip(trials, rows, z, x, strict=True):
+            s = row["smiles"]
+            info: dict[str, Any] = {"smiles": s, "z": np.round(zi, 5).tolist()}
+            if row["reason"] is not None:
+                info["status"] = "invalid" if row["reason"] == "invalid" else "degenerate"
+                info["reason"] = row["reason"]
+                values: tuple[float, ...] | None = penalty
+                cons = None
+            else:
+                entry = self.cache.get(s)
+                if entry is None:  # budget ran out inside this batch
+                    trial.set_user_attr(_ATTR, {**info, "status": "over_budget"})
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    self.n_trials += 1
+                    continue
+                first = s in fresh and s not in claimed
+                claimed.add(s)
+                info["status"] = "scored" if first else "cached"
+                info["components"] = entry.components
+                values = entry.values
+                self._x_of.setdefault(s, xi)
+                cons = self.constraints.values(row["mol"]) if constrained else None
+                if cons is not None:
+                    info["feasible"] = bool(all(c <= 0 for c in cons.values()))
+                    if not info["feasible"] and not tells_constraints:
+                        values = penalty
+            if constrained and tells_constraints:
+                for key in self.constraints.names:
+                    trial.set_constraint(key, cons[key] if cons is not None else 1.0)
+            trial.set_user_attr(_ATTR, info)
+            self.study.tell(trial, list(values))
+            self.n_trials += 1
+        self._time("tell", t0)
+
+
+def _n_trials_in(study: Any) -> int:
+    return len(study.get_trials(deepcopy=False))
+
+
+def run_optimization(
+    config: OptimizeConfig,
+    objective: dict[str, Any] | None = None,
+    *,
+    out_dir: str | Path = "optimize_out",
+    latent: Any = None,
+    scorer: Scorer | None = None,
+    n_workers: int = 1,
+    worker_id: int = 0,
+) -> OptimizeResult:
+    """Run (or resume) the study until ``config.budget`` unique molecules are scored.
+
+    ``latent``/``scorer`` default to what the config names; pass them to reuse loaded
+    objects (tests, benchmarks). ``n_workers > 1`` makes this process one of several
+    sharing the storage: it re-reads the others' molecules every batch.
+    """
+    from molspace.interrupt import stop_requested
+    from molspace.optimize_storage import storage_url
+
+    start = time.perf_counter()
+    if latent is None:
+        from molspace.latent import LatentSpace
+
+        latent = LatentSpace.load(config.model)
+    if scorer is None:
+        scorer = build_scorer(config.scorer_spec(objective))
+    constraints = Constraints(config.constraints)
+    url = storage_url(config.storage, out_dir)
+    study = _load_study(config, url, scorer.directions)
+    seeds = _seed_smiles(config) if worker_id == 0 else []
+    space, _ = _resolve_space(study, config, latent, seeds)
+    if space.latent_dim != latent.latent_dim:
+        raise ConfigError(
+            f"study {config.study_name!r} was built for a {space.latent_dim}-dim latent space; "
+            f"this model has {latent.latent_dim}"
+        )
+    cache = OracleCache.from_records(config.budget, scored_records(study))
+    loop = _Loop(
+        study,
+        space,
+        latent,
+        scorer,
+        constraints,
+        cache,
+        config,
+        n_workers,
+        rng=np.random.default_rng([config.seed, worker_id, len(cache)]),
+    )
+    for t in study.get_trials(deepcopy=False):
+        mol = t.user_attrs.get(_ATTR)
+        if mol and mol.get("status") == "scored" and t.params:
+            loop._x_of[mol["smiles"]] = np.array([t.params[n] for n in space.param_names])
+    max_trials = config.max_trials or 10 * config.budget + 10 * config.batch_size
+    stopped = False
+    while not cache.exhausted:
+        if stop_requested():
+            stopped = True
+            break
+        if _n_trials_in(study) >= max_trials:
+            break
+        if n_workers > 1:
+            loop.sync()
+            if cache.exhausted:
+                break
+        loop.batch()
+    return OptimizeResult(
+        study=study,
+        n_trials=loop.n_trials,
+        n_calls=cache.n_calls,
+        n_new_calls=loop.n_new,
+        budget=config.budget,
+        stopped=stopped,
+        seconds=time.perf_counter() - start,
+        overhead_seconds=dict(loop.timings),
+    )
+
+
+def _worker(
+    config_json: str, objective: dict[str, Any] | None, out_dir: str, n_workers: int, worker_id: int
+) -> dict[str, Any]:
+    """One Dask task: run the loop against the shared storage with its own sampler seed."""
+    config = OptimizeConfig.model_validate_json(config_json)
+    config = config.model_copy(update={"seed": config.seed + 1000 * worker_id})
+    result = run_optimization(
+        config, objective, out_dir=out_dir, n_workers=n_workers, worker_id=worker_id
+    )
+    return {
+        "worker": worker_id,
+        "n_trials": result.n_trials,
+        "n_new_calls": result.n_new_calls,
+        "seconds": result.seconds,
+    }
+
+
+def run_parallel(
+    config: OptimizeConfig,
+    objective: dict[str, Any] | None,
+    client: Any,
+    *,
+    out_dir: str | Path,
+    n_workers: int,
+) -> list[dict[str, Any]]:
+    """Run ``n_workers`` loops on a Dask cluster against one shared storage.
+
+    The study and its search space are created here first (so workers agree on both),
+    then every worker asks/tells against the storage. Use a journal file or an RDB URL:
+    in-memory storage cannot be shared.
+    """
+    from molspace.optimize_storage import storage_url
+
+    url = storage_url(config.storage, out_dir)
+    if url == ":memory:":
+        raise ConfigError("parallel workers need a shared storage, not :memory:")
+    config = config.model_copy(update={"storage": url})
+    # initialise the study (space + seeds) once, without scoring anything
+    prepare = config.model_copy(update={"max_trials": 1})
+    from molspace.latent import LatentSpace
+
+    latent = LatentSpace.load(config.model)
+    scorer = build_scorer(config.scorer_spec(objective))
+    study = _load_study(prepare, url, scorer.directions)
+    _resolve_space(study, prepare, latent, _seed_smiles(prepare))
+    futures = [
+        client.submit(
+            _worker,
+            config.model_dump_json(),
+            objective,
+            str(out_dir),
+            n_workers,
+            i,
+            pure=False,
+            key=f"optimize-worker-{i}-{time.time_ns()}",
+        )
+        for i in range(n_workers)
+    ]
+    return client.gather(futures)
+
+
+def load_optimize_config(
+    path: str | Path | None, overrides: dict[str, Any] | None = None
+) -> tuple[OptimizeConfig, dict[str, Any] | None]:
+    """``[optimize]`` (validated, with ``overrides`` applied) and the raw ``[objective]``."""
+    from molspace.config import parse_config, read_toml
+
+    data = read_toml(path) if path is not None else {}
+    unknown = sorted(set(data) - {"optimize", "objective", "workflow", "cluster"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown table [{unknown[0]}]")
+    section = dict(data.get("optimize", {}))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            section[key] = value
+    source = f"{path} [optimize]" if path is not None else "[optimize]"
+    return parse_config(OptimizeConfig, section, source), data.get("objective")
+
+
+def optimize(
+    config: OptimizeConfig,
+    objective: dict[str, Any] | None = None,
+    *,
+    out_dir: str | Path,
+    workers: int = 1,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Run or resume a study (in this process, or ``workers`` Dask workers) and write the
+    candidates, plots and summary under ``out_dir``; returns the summary."""
+    from molspace.interrupt import handle_stop_signals
+    from molspace.optimize_outputs import write_outputs
+    from molspace.optimize_storage import make_storage, storage_url
+    from molspace.oracles import top_k_auc
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url(config.storage, out)
+    config = config.model_copy(update={"storage": url})
+    scorer = build_scorer(config.scorer_spec(objective))
+    start = time.perf_counter()
+    stopped = False
+    with handle_stop_signals():
+        if workers > 1 or client is not None:
+            own = client is None
+            if own:
+                from distributed import Client, LocalCluster
+
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+                client = Client(cluster)
+            try:
+                run_parallel(config, objective, client, out_dir=out, n_workers=max(workers, 1))
+            finally:
+                if own:
+                    client.close()
+                    cluster.close()
+            import optuna
+
+            study = optuna.load_study(study_name=config.study_name, storage=make_storage(url))
+        else:
+            result = run_optimization(config, objective, out_dir=out, scorer=scorer)
+            study, stopped = result.study, result.stopped
+    records = scored_records(study)
+    n_calls = len({r["smiles"] for r in records})
+    summary: dict[str, Any] = {
+        "study_name": config.study_name,
+        "storage": url,
+        "sampler": config.sampler,
+        "budget": config.budget,
+        "n_trials": len(study.trials),
+        "n_oracle_calls": n_calls,
+        "stopped": stopped,
+        "seconds": round(time.perf_counter() - start, 2),
+        "config": config.model_dump(mode="json"),
+    }
+    if len(scorer.objective_names) == 1 and records:
+        seen: dict[str, float] = {}
+        for r in records:
+            seen.setdefault(r["smiles"], r["values"][0])
+        summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
+    seeds = _seed_smiles(config)
+    reference = config.novelty_reference or None
+    if reference and not Path(reference).is_file():
+        raise InputError(f"{reference}: novelty reference set not found")
+    write_outputs(
+        study,
+        out,
+        scorer.objective_names,
+        seeds=seeds,
+        novelty_reference=reference,
+        summary=summary,
+    )
+    return summary
