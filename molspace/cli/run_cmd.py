@@ -18,7 +18,7 @@ def run(
         None, "--scheduler", help="Join an existing Dask scheduler (tcp://host:port)."
     ),
     workers: int | None = typer.Option(
-        None, "--workers", help="LocalCluster workers [one per core]."
+        None, "--workers", help="LocalCluster workers [one per core]; 0: no Dask, one process."
     ),
     check: bool = typer.Option(
         False, "--check", help="Only validate the workflow (configs, references, files)."

@@ -94,6 +94,8 @@ def plan_workflow(spec: WorkflowSpec) -> list[PlannedStep]:
         source = f"{spec.path} [steps.{name}]"
         kind = get_kind(kind_name, source)
         raw = _absolute_inputs(kind, given, base)
+        if spec.objective is not None and "objective" in kind.config_model.model_fields:
+            raw.setdefault("objective", spec.objective)
         for ref in find_references(raw):
             upstream = kinds[ref.step]
             if ref.output not in upstream.outputs:
@@ -172,6 +174,8 @@ def run_workflow(
         client_holder: dict[str, Any] = {}
 
         def get_client() -> Any:
+            if workers == 0:  # everything in this process, no Dask (small runs, tests)
+                return None
             if "client" not in client_holder:
                 from molspace.workflow.cluster_step import client_for_workflow
 

@@ -9,8 +9,12 @@ seed = 0
 library = ["libraries/moses/test.csv.gz"]
 
 [steps.optimize]
-seeds = "@screen.top"     # the output `top` of the step `screen`
+seed_hits = "@screen.top" # the output `top` of the step `screen`
 ```
+
+A top-level ``[objective]`` table is shared by every step that scores
+molecules (screen, optimize) and declares no objective of its own, so a design
+run screens and optimizes for exactly the same thing.
 
 Steps run in file order; a reference may only name an earlier step. The
 whole file is validated (every step's own config model, every reference and
@@ -76,11 +80,12 @@ class WorkflowSpec:
     meta: WorkflowMeta
     cluster: dict[str, Any] | None
     storage: str | None
+    objective: dict[str, Any] | None  # shared by every step that scores and declares none
     steps: dict[str, tuple[str, dict[str, Any]]]  # name -> (kind, raw config without `kind`)
     raw: dict[str, Any]
 
 
-_TOP_LEVEL = {"workflow", "cluster", "storage", "steps"}
+_TOP_LEVEL = {"workflow", "cluster", "storage", "objective", "steps"}
 
 
 def find_references(value: Any, location: str = "") -> Iterator[Reference]:
@@ -162,4 +167,7 @@ def load_workflow(path: str | Path, overrides: list[str] | None = None) -> Workf
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise ConfigError(f"{file}: storage must be a string (an Optuna storage URL)")
-    return WorkflowSpec(file, meta, cluster, storage, steps, data)
+    objective = data.get("objective")
+    if objective is not None and not isinstance(objective, dict):
+        raise ConfigError(f"{file}: [objective] must be a table")
+    return WorkflowSpec(file, meta, cluster, storage, objective, steps, data)

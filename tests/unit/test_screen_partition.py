@@ -172,5 +172,5 @@ def test_shipped_workflow_config_is_valid() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    s = load_screen_spec(root / "workflows" / "screen_library.toml")
+    s = load_screen_spec(root / "workflows" / "configs" / "screen_druglike.toml")
     assert s.objective is not None and len(s.similarity.queries) > 1000

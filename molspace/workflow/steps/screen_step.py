@@ -62,7 +62,10 @@ def run(config: ScreenStep, ctx: StepContext) -> StepResult:
                 )
             }
         )
-    result = screen(libraries, spec, ctx.step_dir / "out", client=ctx.get_client())
+    client = ctx.get_client()
+    result = screen(
+        libraries, spec, ctx.step_dir / "out", client=client, workers=None if client else 0
+    )
     summary = result.summary
     return StepResult(
         outputs={

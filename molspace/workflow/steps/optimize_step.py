@@ -1,0 +1,109 @@
+"""``[steps.optimize]``: an Optuna latent search (molspace.optimize), then the shortlist.
+
+The shortlist (``candidates``) is what a chemist looks at: distinct, feasible,
+non-degenerate molecules, known ones dropped (the model's training set and the
+molecules the seeding screen already had), best first.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+
+from molspace.optimize import OptimizeConfig
+from molspace.workflow.kinds import StepContext, StepKind, StepResult
+
+
+class OptimizeStep(OptimizeConfig):
+    """The ``[optimize]`` settings plus what the workflow adds around them."""
+
+    objective: dict[str, Any] | None = Field(
+        None, description="the [objective] table (default: the workflow's own [objective])"
+    )
+    parallel: bool = Field(False, description="run trials on the workflow's Dask workers")
+    drop_known: bool = Field(True, description="drop training-set and screened molecules")
+    shortlist: int = Field(100, ge=1, description="rows in the candidates shortlist")
+
+
+def _screened_smiles(seed_hits: str | None) -> set[str]:
+    """Canonical SMILES of the seeding screen's molecules (its whole results when known)."""
+    if seed_hits is None:
+        return set()
+    hits = Path(seed_hits)
+    results = hits.parent / "results"
+    if results.is_dir():
+        frames = [pd.read_parquet(p, columns=["smiles"]) for p in sorted(results.glob("*.parquet"))]
+        return set(pd.concat(frames)["smiles"].astype(str)) if frames else set()
+    table = pd.read_parquet(hits) if hits.suffix == ".parquet" else pd.read_csv(hits)
+    return set(table["smiles"].astype(str)) if "smiles" in table else set()
+
+
+def shortlist(candidates: pd.DataFrame, known: set[str], drop_known: bool, n: int) -> pd.DataFrame:
+    """Feasible candidates, known molecules dropped when asked, best first (pure)."""
+    table = candidates
+    if "feasible" in table:
+        table = table[table["feasible"].astype(bool)]
+    if drop_known:
+        if "novel" in table:
+            table = table[table["novel"].astype(bool)]
+        table = table[~table["smiles"].isin(known)]
+    return table.head(n).reset_index(drop=True)
+
+
+def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
+    from molspace.optimize import optimize
+
+    settings = OptimizeConfig.model_validate(
+        config.model_dump(exclude={"objective", "parallel", "drop_known", "shortlist"})
+    )
+    if "seed" not in config.model_fields_set:
+        settings = settings.model_copy(update={"seed": ctx.seed})
+    if settings.storage is None and ctx.storage is not None:
+        settings = settings.model_copy(update={"storage": ctx.storage})
+    out = ctx.step_dir / "study"
+    client = ctx.get_client() if config.parallel else None
+    summary = optimize(settings, config.objective, out_dir=out, client=client)
+    candidates = pd.read_parquet(out / "candidates.parquet")
+    short = shortlist(
+        candidates, _screened_smiles(config.seed_hits), config.drop_known, config.shortlist
+    )
+    from molspace.io import write_table
+
+    short_path = write_table(short, ctx.step_dir / "candidates.parquet")
+    write_table(short, ctx.step_dir / "candidates.csv")
+    # single-objective runs rank by `score`; a Pareto run ranks by its first objective
+    value = (
+        "score"
+        if "score" in short
+        else next((c for c in short.columns if c.endswith("_desirability")), None)
+    )
+    counts = {
+        "oracle_calls": summary.get("n_oracle_calls"),
+        "trials": summary.get("n_trials"),
+        "scored": len(candidates),
+        "shortlisted": len(short),
+        "best": float(short[value].iloc[0]) if value and len(short) else None,
+    }
+    (ctx.step_dir / "shortlist.json").write_text(json.dumps(counts, indent=2) + "\n")
+    return StepResult(
+        outputs={
+            "candidates": short_path,
+            "all_candidates": out / "candidates.parquet",
+            "summary": out / "summary.json",
+        },
+        counts=counts,
+    )
+
+
+KIND = StepKind(
+    name="optimize",
+    config_model=OptimizeStep,
+    outputs=("candidates", "all_candidates", "summary"),
+    run=run,
+    input_fields=("model", "seed_hits"),
+    description="Optuna search of the latent space for molecules that maximize the objective",
+)
