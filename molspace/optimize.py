@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random")
+_DEFAULT_NOVELTY = "libraries/moses/train.csv.gz"
 _ATTR = "mol"  # trial user attribute holding smiles/status/components/z
 
 
@@ -92,7 +93,7 @@ class OptimizeConfig(StrictModel):
     space: SpaceSpec = Field(default_factory=SpaceSpec)
     constraints: ConstraintSpec = Field(default_factory=ConstraintSpec)
     novelty_reference: str | None = Field(
-        "libraries/moses/train.csv.gz", description="training set for novelty ('' = skip)"
+        _DEFAULT_NOVELTY, description="training set for novelty ('' = skip)"
     )
 
     def scorer_spec(self, objective: dict[str, Any] | None) -> ScorerSpec:
@@ -329,6 +330,7 @@ class _Loop:
     cache: OracleCache
     config: OptimizeConfig
     n_workers: int = 1
+    worker_id: int = 0
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     timings: dict[str, float] = field(default_factory=dict)
     n_trials: int = 0
@@ -343,6 +345,26 @@ class _Loop:
         for record in scored_records(self.study):
             if record["smiles"] not in self.cache:
                 self.cache.add(record["smiles"], record["values"], record["components"])
+
+    def _shared_allowance(self, mine: set[int]) -> int:
+        """New molecules this worker may score without the workers together overshooting
+        the budget: from one snapshot of the storage, the budget minus the molecules already
+        scored minus one per earlier trial another worker has in flight (each may score one)."""
+        import optuna
+
+        snapshot = self.study.get_trials(deepcopy=False)
+        first = min(mine)
+        in_flight = 0
+        for t in sorted(snapshot, key=lambda t: t.number):
+            # only trials asked before ours hold a claim: the earliest batch always proceeds,
+            # so workers never wait on each other forever near the end of the budget
+            if t.state == optuna.trial.TrialState.RUNNING and t.number < first:
+                in_flight += 1
+            elif t.state == optuna.trial.TrialState.COMPLETE:
+                mol = t.user_attrs.get(_ATTR)
+                if mol and mol.get("status") == "scored" and mol["smiles"] not in self.cache:
+                    self.cache.add(mol["smiles"], list(t.values), mol.get("components", {}))
+        return max(0, self.cache.remaining - in_flight)
 
     def _enqueue_local(self, n: int) -> None:
         """Perturb the current top molecules' parameters (a cheap local search)."""
@@ -403,7 +425,7 @@ class _Loop:
                 rows.append({"smiles": canonical, "mol": mol, "reason": reason})
         allowance = self.cache.remaining
         if self.n_workers > 1:
-            allowance = max(1, -(-allowance // self.n_workers)) if allowance else 0
+            allowance = self._shared_allowance({t.number for t in trials})
         new: list[str] = []
         for row in rows:
             s = row["smiles"]
@@ -430,7 +452,11 @@ class _Loop:
         claimed: set[str] = set()
         for trial, row, zi, xi in zip(trials, rows, z, x, strict=True):
             s = row["smiles"]
-            info: dict[str, Any] = {"smiles": s, "z": np.round(zi, 5).tolist()}
+            info: dict[str, Any] = {
+                "smiles": s,
+                "z": np.round(zi, 5).tolist(),
+                "worker": self.worker_id,
+            }
             if row["reason"] is not None:
                 info["status"] = "invalid" if row["reason"] == "invalid" else "degenerate"
                 info["reason"] = row["reason"]
@@ -513,6 +539,7 @@ def run_optimization(
         cache,
         config,
         n_workers,
+        worker_id,
         rng=np.random.default_rng([config.seed, worker_id, len(cache)]),
     )
     for t in study.get_trials(deepcopy=False):
@@ -686,7 +713,10 @@ def optimize(
     seeds = _seed_smiles(config)
     reference = config.novelty_reference or None
     if reference and not Path(reference).is_file():
-        raise InputError(f"{reference}: novelty reference set not found")
+        if reference != _DEFAULT_NOVELTY:
+            raise InputError(f"{reference}: novelty reference set not found")
+        summary["novelty"] = f"skipped: {reference} not found from {Path.cwd()}"
+        reference = None
     write_outputs(
         study,
         out,

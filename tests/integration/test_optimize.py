@@ -173,7 +173,7 @@ def test_two_dask_workers_share_a_journal(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
     config = _config(
-        tmp_path, budget=24, batch_size=6, storage=str(tmp_path / "s.journal"), novelty_reference=""
+        tmp_path, budget=40, batch_size=4, storage=str(tmp_path / "s.journal"), novelty_reference=""
     )
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
@@ -195,8 +195,97 @@ def test_two_dask_workers_share_a_journal(tmp_path: Path) -> None:
         for t in study.trials
         if t.user_attrs["mol"]["status"] == "scored"
     ]
-    # both workers contributed; a molecule is scored once except for a rare same-batch race
-    assert 24 <= len(set(scored)) <= 25
-    assert len(scored) - len(set(scored)) <= 1
-    assert summary["n_oracle_calls"] == len(set(scored))
+    # the budget holds across workers; both contributed; a molecule scored by two workers
+    # at the same moment is the only possible repeat
+    assert len(set(scored)) == 40 == summary["n_oracle_calls"]
+    workers = Counter(t.user_attrs["mol"]["worker"] for t in study.trials)
+    assert set(workers) == {0, 1}
+    assert len(scored) - len(set(scored)) <= 2
     assert np.isfinite(summary["auc_top10"])
+
+
+@pytest.mark.slow
+def test_multi_objective_pareto_front(tmp_path: Path) -> None:
+    objective = {
+        "aggregation": "geometric",
+        "components": [
+            {"type": "qed"},
+            {
+                "type": "mw",
+                "transform": {"kind": "double_sigmoid", "low": 200, "high": 350, "width": 50},
+            },
+        ],
+    }
+    config = _config(
+        tmp_path, pmo=None, multi_objective=True, sampler="nsga2", budget=16, novelty_reference=""
+    )
+    summary = optimize(config, objective, out_dir=tmp_path / "o")
+    assert summary["n_oracle_calls"] == 16
+    front = pd.read_csv(tmp_path / "o" / "pareto.csv")
+    table = pd.read_csv(tmp_path / "o" / "candidates.csv")
+    assert 1 <= len(front) <= len(table)
+    names = ["qed_desirability", "mw_desirability"]
+    # nothing in the table dominates a front member
+    for _, member in front.iterrows():
+        dominated = (table[names].to_numpy() >= member[names].to_numpy(dtype=float)).all(axis=1) & (
+            table[names].to_numpy() > member[names].to_numpy(dtype=float)
+        ).any(axis=1)
+        assert not dominated.any()
+
+
+@pytest.mark.slow
+def test_gp_sampler_runs(tmp_path: Path, latent) -> None:
+    result = run_optimization(
+        _config(tmp_path, sampler="gp", budget=10), out_dir=tmp_path, latent=latent
+    )
+    assert result.n_calls == 10
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_batch_and_exits_resumable(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import time
+
+    out = tmp_path / "o"
+    args = [
+        str(MOLSPACE),
+        "optimize",
+        "--out",
+        str(out),
+        "--model",
+        str(TINY),
+        "--pmo",
+        "qed",
+        "--budget",
+        "400",
+        "--batch-size",
+        "8",
+        "--space",
+        "box",
+    ]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    db = out / "study.db"
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(1)
+        if db.is_file():
+            try:
+                with sqlite3.connect(db, timeout=5) as con:
+                    done = con.execute(
+                        "select count(*) from trials where state = 'COMPLETE'"
+                    ).fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if done >= 8:
+                break
+    assert done >= 8, "the run never told a batch"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 75, err
+    assert "run the same command again to resume" in err
+    with sqlite3.connect(db) as con:
+        states = dict(con.execute("select state, count(*) from trials group by state").fetchall())
+    assert "RUNNING" not in states  # the batch in flight was told, nothing left dangling
+    assert (out / "candidates.parquet").is_file()
