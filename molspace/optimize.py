@@ -681,7 +681,9 @@ def optimize(
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
                 client = Client(cluster)
             try:
-                run_parallel(config, objective, client, out_dir=out, n_workers=max(workers, 1))
+                if workers <= 1:  # a given cluster: one optimization loop per Dask worker
+                    workers = max(1, len(client.scheduler_info().get("workers", {})))
+                run_parallel(config, objective, client, out_dir=out, n_workers=workers)
             finally:
                 if own:
                     client.close()
