@@ -52,6 +52,7 @@ class StepKind:
     run: Callable[[Any, StepContext], StepResult]
     input_fields: tuple[str, ...] = ()
     description: str = ""
+    reads_whole_run: bool = False  # e.g. the report: any earlier step's change re-runs it
 
     def input_paths(self, config: StrictModel) -> list[tuple[str, Path]]:
         """(field, path) for every input file the config names, references excluded."""

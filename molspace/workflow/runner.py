@@ -117,6 +117,8 @@ def _step_hash(step: PlannedStep, config: StrictModel, upstream: dict[str, str])
         str(path): file_digest(path) for _, path in step.kind.input_paths(config) if path.exists()
     }
     refs = {f"@{r.step}.{r.output}": upstream[r.step] for r in find_references(step.raw)}
+    if step.kind.reads_whole_run:
+        refs.update({f"@{name}": digest for name, digest in upstream.items()})
     return stable_hash(
         {
             "kind": step.kind.name,

@@ -102,4 +102,5 @@ REPORT = StepKind(
     ("html",),
     _report,
     description="an HTML report (molecule grids, plots, tables) of the whole run",
+    reads_whole_run=True,
 )

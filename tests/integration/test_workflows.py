@@ -1,0 +1,168 @@
+"""Every shipped workflow runs end to end in a reduced mode, resumes and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rdkit import Chem
+
+from molspace.interrupt import EXIT_INTERRUPTED
+from molspace.workflow.runner import run_workflow
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / "workflows"
+TINY = str(ROOT / "tests" / "data" / "tiny_vae")
+DRUGS = str(ROOT / "libraries" / "drugs" / "chembl_drugs.csv")
+
+
+def quiet(_: str) -> None:
+    """Workflow log lines are not needed in test output."""
+
+
+def design_overrides(budget: int = 24) -> list[str]:
+    return [
+        "steps.screen.limit=400",
+        "steps.screen.screen.chunk_size=200",
+        f'steps.optimize.model="{TINY}"',
+        f"steps.optimize.budget={budget}",
+        "steps.optimize.batch_size=12",
+        "steps.optimize.top_hits=6",
+        "steps.optimize.space.library_size=200",
+        f'steps.optimize.novelty_reference="{DRUGS}"',
+    ]
+
+
+def test_design_workflow_runs_resumes_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "design"
+    first = run_workflow(
+        WORKFLOWS / "design.toml", out=out, overrides=design_overrides(), workers=0, log=quiet
+    )
+    assert first.actions == {"screen": "ran", "optimize": "ran", "report": "ran"}
+    manifest = json.loads((out / "run.json").read_text())
+    assert {s["status"] for s in manifest["steps"].values()} == {"done"}
+    assert manifest["versions"]["molspace"] and manifest["seed"] == 0
+    screen = manifest["steps"]["screen"]["counts"]
+    assert screen["rows_in"] == screen["accepted"] + screen["rejected"] == 400
+
+    candidates = pd.read_parquet(out / manifest["steps"]["optimize"]["outputs"]["candidates"])
+    assert len(candidates) > 0
+    screened = set(pd.read_csv(out / "screen" / "out" / "top_k.csv")["smiles"])
+    for smiles in candidates["smiles"]:
+        mol = Chem.MolFromSmiles(smiles)
+        assert mol is not None and mol.GetNumHeavyAtoms() >= 10  # valid, not degenerate
+        assert smiles not in screened
+    assert candidates["novel"].all() and candidates["feasible"].all()
+    assert candidates["score"].is_monotonic_decreasing
+    html = (out / manifest["steps"]["report"]["outputs"]["html"]).read_text()
+    assert "<svg" in html
+    for attribute in ("src=", "href="):  # self-contained: nothing is fetched at view time
+        for quote in ("'", '"'):
+            assert f"{attribute}{quote}http" not in html
+
+    again = run_workflow(
+        WORKFLOWS / "design.toml", out=out, overrides=design_overrides(), workers=0, log=quiet
+    )
+    assert set(again.actions.values()) == {"skipped"}
+
+    # a changed optimize setting re-runs optimize and report, not the screen
+    changed = run_workflow(
+        WORKFLOWS / "design.toml",
+        out=out,
+        overrides=design_overrides(budget=30),
+        workers=0,
+        log=quiet,
+    )
+    assert changed.actions == {"screen": "skipped", "optimize": "ran", "report": "ran"}
+    summary = json.loads((out / "optimize" / "study" / "summary.json").read_text())
+    assert summary["n_oracle_calls"] == 30  # the study resumed and honoured the new budget
+
+
+def test_screen_library_workflow_reduced(tmp_path: Path) -> None:
+    out = tmp_path / "screen"
+    outcome = run_workflow(
+        WORKFLOWS / "screen_library.toml",
+        out=out,
+        overrides=["steps.screen.limit=300"],
+        workers=0,
+        log=quiet,
+    )
+    assert outcome.actions == {"screen": "ran", "report": "ran"}
+    summary = json.loads((out / "screen" / "out" / "summary.json").read_text())
+    assert summary["rows_in"] == 300 and summary["accounting_ok"]
+    results = pd.concat(
+        pd.read_parquet(p) for p in (out / "screen" / "out" / "results").glob("*.parquet")
+    )
+    assert results["query_id"].notna().any()  # nearest approved drug for every molecule
+
+
+def test_explore_workflow_reduced(tmp_path: Path) -> None:
+    out = tmp_path / "explore"
+    overrides = [
+        f'steps.{step}.model="{TINY}"'
+        for step in ("analogs", "towards_drug", "neighbourhood", "novelty")
+    ]
+    overrides += [
+        "steps.analogs.n_samples=60",
+        "steps.analogs.n_probe=8",
+        'steps.analogs.keep="all"',
+        "steps.novelty.n_reference=300",
+        "steps.towards_drug.steps=8",
+        # the tiny model decodes few distinct analogs: map a real library instead
+        f'steps.neighbourhood.library="{DRUGS}"',
+        "steps.neighbourhood.max_molecules=150",
+    ]
+    outcome = run_workflow(
+        WORKFLOWS / "explore.toml", out=out, overrides=overrides, workers=0, log=quiet
+    )
+    assert set(outcome.actions.values()) == {"ran"}
+    path = pd.read_csv(out / "towards_drug" / "interpolation.csv")
+    assert len(path) >= 2
+    scores = pd.read_csv(out / "novelty" / "anomaly_scores.csv")
+    analogs = pd.read_csv(out / "analogs" / "analogs.csv")
+    assert len(scores) == len(analogs)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_rerun_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "design"
+    command = [
+        sys.executable,
+        "-m",
+        "molspace",
+        "run",
+        str(WORKFLOWS / "design.toml"),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+    ]
+    for item in design_overrides(budget=400):
+        command += ["--set", item]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the optimizer is at work, then stop the job
+        if "[optimize] running" in line:
+            break
+    time.sleep(8)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == EXIT_INTERRUPTED, rest
+    assert "re-run the same command to resume" in rest and "Traceback" not in rest
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["steps"]["screen"]["status"] == "done"
+    assert manifest["steps"]["optimize"]["status"] == "interrupted"
+
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "[screen] up to date, skipped" in resumed.stderr
+    summary = json.loads((out / "optimize" / "study" / "summary.json").read_text())
+    assert summary["n_oracle_calls"] == 400
