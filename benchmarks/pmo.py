@@ -86,10 +86,11 @@ def run_molspace(
         local_fraction=args.local_fraction,
         local_sigma=args.local_sigma,
         local_top=10,
+        local_crossover=args.local_crossover,
         space={
-            "kind": "pca",
+            "kind": args.space,
             "n_components": args.components,
-            "bound": 3.0,
+            "bound": args.bound,
             "library_size": args.library_size,
         },
         constraints={"reject_degenerate": False},
@@ -138,7 +139,8 @@ def main() -> None:
     parser.add_argument("--bound", type=float, default=3.0, help="box/PCA half-width in std")
     parser.add_argument("--components", type=int, default=8)
     parser.add_argument("--local-fraction", type=float, default=0.75)
-    parser.add_argument("--local-sigma", type=float, default=0.35)
+    parser.add_argument("--local-sigma", type=float, default=0.5)
+    parser.add_argument("--local-crossover", type=float, default=0.0)
     parser.add_argument("--library-size", type=int, default=2000)
     parser.add_argument("--max-trials-factor", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")

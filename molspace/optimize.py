@@ -88,6 +88,9 @@ class OptimizeConfig(StrictModel):
     )
     local_sigma: float = Field(0.3, gt=0)
     local_top: int = Field(10, ge=1)
+    local_crossover: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of local moves that blend two top molecules"
+    )
     temperature: float = Field(0.0, ge=0.0)
     penalty: float = Field(0.0, description="value told for invalid/degenerate/infeasible")
     space: SpaceSpec = Field(default_factory=SpaceSpec)
@@ -378,13 +381,17 @@ class _Loop:
         if not top:
             return
         bound = self.space.bound
+        sigma = self.config.local_sigma
         for i in range(n):
             parent = self._x_of[top[i % len(top)].smiles]
-            child = np.clip(
-                parent + self.rng.normal(0, self.config.local_sigma, parent.shape), -bound, bound
-            )
+            child = parent + self.rng.normal(0, sigma, parent.shape)
+            if len(top) > 1 and self.rng.random() < self.config.local_crossover:
+                # blend crossover with another top molecule (BLX-0.25), then a smaller mutation
+                other = self._x_of[top[int(self.rng.integers(len(top)))].smiles]
+                u = self.rng.uniform(-0.25, 1.25, parent.shape)
+                child = parent + u * (other - parent) + self.rng.normal(0, sigma / 2, parent.shape)
             self.study.enqueue_trial(
-                self.space.params_of(child)[0],
+                self.space.params_of(np.clip(child, -bound, bound))[0],
                 user_attrs={"local_parent": top[i % len(top)].smiles},
             )
 
