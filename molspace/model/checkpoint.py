@@ -68,6 +68,8 @@ def save_checkpoint(
         save_file(tensors, str(tmp / TENSORS))
         payload = {"checkpoint_version": CHECKPOINT_VERSION, "optimizer": optim_json, **state}
         (tmp / STATE).write_text(json.dumps(payload, indent=1))
+        for written in (tmp, tmp / TENSORS, tmp / STATE):
+            os.chmod(written, 0o755 if written.is_dir() else 0o644)
         target = root / CHECKPOINT_DIR
         if target.exists():
             old = root / f".checkpoint.old-{os.getpid()}"
