@@ -111,3 +111,36 @@ def test_decode_rejects_wrong_shapes(space: LatentSpace) -> None:
         space.decode(np.zeros((2, space.latent_dim + 1)))
     with pytest.raises(VocabularyError, match="NaN"):
         space.decode(np.full((1, space.latent_dim), np.nan))
+
+
+def test_reconstruction_accuracy_counts_add_up(space: LatentSpace) -> None:
+    from molspace.model.evaluation import reconstruction_accuracy
+
+    molecules = [
+        *pd.read_csv(TINY / "sample_molecules.csv")["smiles"].tolist()[:30],
+        "bad(",
+        "[Na+].[Cl-]",
+    ]
+    result = reconstruction_accuracy(space, molecules)
+    assert result.n_input == 32 and result.n_encodable == 30
+    assert len(result.table) == 32 and result.table["reason"].notna().sum() == 2
+    assert result.accuracy == result.table["exact"].sum() / 30
+    assert (
+        result.table.loc[result.table["exact"], "decoded"]
+        .eq(result.table.loc[result.table["exact"], "canonical_smiles"])
+        .all()
+    )
+
+
+def test_prior_sample_statistics(space: LatentSpace) -> None:
+    from molspace.model.evaluation import prior_sample_statistics
+
+    reference = pd.read_csv(TINY / "sample_molecules.csv")["smiles"].tolist()
+    stats = prior_sample_statistics(
+        space, 100, seed=0, reference_smiles=reference, training_smiles=set(reference)
+    )
+    assert stats.validity == 1.0
+    assert 0 < stats.uniqueness <= 1 and 0 <= stats.novelty <= 1
+    assert stats.heavy_atoms_ratio == pytest.approx(
+        stats.mean_heavy_atoms / stats.reference_mean_heavy_atoms
+    )
