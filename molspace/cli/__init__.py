@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "molspace.cli.model_cmds",
     "molspace.cli.latent_cmds",
     "molspace.cli.analysis_cmds",
+    "molspace.cli.evaluate_cmd",
     "molspace.cli.optimize_cmd",
     "molspace.cli.report_cmd",
     "molspace.cli.run_cmd",
