@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: setup
-	$(BIN)/molspace screen libraries/moses/test.csv.gz --config workflows/configs/screen_druglike.toml --out $(DEMO_OUT)
+	$(BIN)/molspace run workflows/design.toml --out $(DEMO_OUT)
 
 lint: setup
 	$(BIN)/ruff check molspace tests benchmarks scripts libraries
