@@ -58,7 +58,9 @@ def _config(tmp_path: Path, **kw) -> OptimizeConfig:
 
 def test_budget_cache_and_resume(tmp_path: Path, latent) -> None:
     scorer = CountingScorer()
-    config = _config(tmp_path, seeds=["CC(C)Cc1ccc(C(C)C(=O)O)cc1"])
+    config = _config(
+        tmp_path, seeds=["CC(C)Cc1ccc(C(C)C(=O)O)cc1"], local_fraction=0.5, local_crossover=0.5
+    )
     first = run_optimization(config, out_dir=tmp_path, latent=latent, scorer=scorer)
     assert first.n_calls == 12 and first.exhausted
     # no molecule was ever sent to the oracle twice; the cache answered the repeats
@@ -80,6 +82,8 @@ def test_budget_cache_and_resume(tmp_path: Path, latent) -> None:
     )
     assert more.n_calls == 20 and more.n_new_calls == 8
     assert max(Counter(scorer.seen).values()) == 1
+    # part of each later batch perturbed the best molecules found so far
+    assert any("local_parent" in t.user_attrs for t in more.study.trials)
     records = scored_records(more.study)
     assert len({r["smiles"] for r in records}) == 20 == len(records)
     for r in records:  # told values are the oracle's
