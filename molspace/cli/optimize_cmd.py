@@ -8,7 +8,9 @@ import typer
 
 
 def optimize_command(
-    config: Path | None = typer.Argument(None, help="TOML with [optimize] (and [objective])."),
+    config: Path | None = typer.Argument(
+        None, help="TOML with an optimize table (and an objective table)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
     model: str | None = typer.Option(None, "--model", help="Model bundle directory."),
     pmo: str | None = typer.Option(None, "--pmo", help="Score with a PMO task (e.g. qed)."),
