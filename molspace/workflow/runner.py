@@ -109,6 +109,10 @@ def plan_workflow(spec: WorkflowSpec) -> list[PlannedStep]:
                 raise ConfigError(f"{source}: {field_name}: file not found: {path}")
         kinds[name] = kind
         planned.append(PlannedStep(name, kind, raw, _step_seed(spec.meta.seed, name, raw)))
+    if spec.cluster is not None:  # a typo in [cluster] must not wait for the first Dask step
+        from molspace.cluster import ClusterSpec
+
+        parse_config(ClusterSpec, spec.cluster, f"{spec.path} [cluster]")
     return planned
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from pydantic import Field
 
+from molspace.interrupt import Interrupted
 from molspace.optimize import OptimizeConfig
 from molspace.workflow.kinds import StepContext, StepKind, StepResult
 
@@ -54,19 +55,44 @@ def shortlist(candidates: pd.DataFrame, known: set[str], drop_known: bool, n: in
     return table.head(n).reset_index(drop=True)
 
 
+def _anchor_paths(settings: OptimizeConfig, base: Path) -> OptimizeConfig:
+    """Nested paths (novelty reference, PCA library) are relative to the workflow file too.
+
+    Their defaults name the shipped MOSES files relative to the repository, so a default
+    value that exists from here is kept as it is.
+    """
+
+    def anchor(value: str | None) -> str | None:
+        if not value or Path(value).is_absolute() or Path(value).exists():
+            return value
+        return str((base / value).resolve())
+
+    space = settings.space.model_copy(update={"library": anchor(settings.space.library)})
+    return settings.model_copy(
+        update={"novelty_reference": anchor(settings.novelty_reference), "space": space}
+    )
+
+
 def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
     from molspace.optimize import optimize
 
     settings = OptimizeConfig.model_validate(
         config.model_dump(exclude={"objective", "parallel", "drop_known", "shortlist"})
     )
+    settings = _anchor_paths(settings, ctx.workflow_dir)
     if "seed" not in config.model_fields_set:
         settings = settings.model_copy(update={"seed": ctx.seed})
     if settings.storage is None and ctx.storage is not None:
         settings = settings.model_copy(update={"storage": ctx.storage})
     out = ctx.step_dir / "study"
     client = ctx.get_client() if config.parallel else None
-    summary = optimize(settings, config.objective, out_dir=out, client=client)
+    workers = 1
+    if client is not None:  # one optimization loop per Dask worker, all on the shared study
+        client.wait_for_workers(1)
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+    summary = optimize(settings, config.objective, out_dir=out, client=client, workers=workers)
+    if summary.get("stopped"):
+        raise Interrupted(f"optimize stopped after {summary.get('n_oracle_calls')} oracle calls")
     candidates = pd.read_parquet(out / "candidates.parquet")
     short = shortlist(
         candidates, _screened_smiles(config.seed_hits), config.drop_known, config.shortlist
