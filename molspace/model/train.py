@@ -363,6 +363,12 @@ def train(
     )
     _check_rejects(data, config, run)
     vocabulary = data.vocabulary
+    if resume:
+        saved_state = read_checkpoint_state(run)
+        if saved_state.get("data_hash") != data.data_hash:
+            raise ConfigError(f"{run}: training data changed since the checkpoint (hash differs)")
+        if saved_state.get("vocabulary") != vocabulary.to_dict():
+            raise ConfigError(f"{run}: vocabulary differs from the checkpoint's")
     train_idx, val_idx = _split(len(data.tokens), config)
     train_tokens = data.tokens[train_idx]
     val_tokens = data.tokens[val_idx][: config.data.max_validation]
