@@ -12,10 +12,14 @@ if [ -f "$RUN/train.pid" ] && kill -0 "$(cat "$RUN/train.pid")" 2>/dev/null; the
   echo "already training: pid $(cat "$RUN/train.pid")" >&2
   exit 1
 fi
+# A fresh machine: continue from the checkpoint committed in training/moses_vae.
+if [ ! -f "$RUN/checkpoint/state.json" ] && [ -f training/moses_vae/checkpoint/state.json ]; then
+  cp -r training/moses_vae/. "$RUN/"
+fi
 if [ -f "$RUN/checkpoint/state.json" ]; then
   ARGS=("$RUN" --resume)
 else
-  ARGS=(workflows/train.toml "$RUN")
+  ARGS=(workflows/configs/train_moses.toml "$RUN")
 fi
 setsid nohup .venv/bin/python -m molspace.model.train "${ARGS[@]}" >> "$RUN/train.log" 2>&1 < /dev/null &
 echo $! > "$RUN/train.pid"

@@ -1,6 +1,6 @@
 """Measure SELFIES VAE throughput on this machine: training, encoding and greedy decoding.
 
-    python scripts/vae_throughput.py [--model BUNDLE] [--config workflows/train.toml]
+    python scripts/vae_throughput.py [--model BUNDLE] [--config workflows/configs/train_moses.toml]
 
 Training: molecules/s of optimizer steps on real MOSES molecules with the config's
 model and settings (fp32 and bf16 side by side). Encoding: molecules/s from SMILES
@@ -62,7 +62,7 @@ def timed(fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="bundle (default: shipped model)")
-    parser.add_argument("--config", default="workflows/train.toml")
+    parser.add_argument("--config", default="workflows/configs/train_moses.toml")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--n", type=int, default=2000)

@@ -266,7 +266,7 @@ def write_model_card(
         "",
         "## Reproduce / continue",
         "```",
-        "python -m molspace.model.train workflows/train.toml runs/moses_vae            # start",
+        "python -m molspace.model.train workflows/configs/train_moses.toml runs/moses_vae            # start",
         "python -m molspace.model.train runs/moses_vae --resume                        # resume",
         "python scripts/export_bundle.py runs/moses_vae                                # export",
         "```",

@@ -166,3 +166,29 @@ def test_sigterm_stops_cleanly_and_rerun_resumes(tmp_path: Path) -> None:
     assert "[screen] up to date, skipped" in resumed.stderr
     summary = json.loads((out / "optimize" / "study" / "summary.json").read_text())
     assert summary["n_oracle_calls"] == 400
+
+
+def test_train_workflow_reduced(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    library = tmp_path / "small.smi"  # the tokenizer encodes a whole library: keep it small
+    head = pd.read_csv(ROOT / "libraries" / "moses" / "test.csv.gz", nrows=600)
+    library.write_text("\n".join(head["SMILES"]) + "\n")
+    overrides = [
+        f'steps.train.library="{library}"',
+        "steps.train.max_steps=6",
+        "steps.map.max_molecules=120",
+        "steps.map.n_clusters=3",
+    ]
+    outcome = run_workflow(
+        WORKFLOWS / "train.toml", out=out, overrides=overrides, workers=0, log=quiet
+    )
+    assert set(outcome.actions.values()) == {"ran"}
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["steps"]["train"]["counts"]["steps"] == 6
+    model = out / manifest["steps"]["train"]["outputs"]["model"]
+    assert (model / "model.safetensors").is_file() and (model / "model.json").is_file()
+    mapped = pd.read_parquet(out / "map" / "map.parquet")
+    # drugs with SELFIES symbols unseen in 600 training molecules are rejected with reasons
+    rejects = pd.read_csv(out / "map" / "rejects.csv")
+    assert len(mapped) + len(rejects) == 120
+    assert len(mapped) >= 30 and mapped["cluster"].nunique() == 3
