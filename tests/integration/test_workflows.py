@@ -192,3 +192,28 @@ def test_train_workflow_reduced(tmp_path: Path) -> None:
     rejects = pd.read_csv(out / "map" / "rejects.csv")
     assert len(mapped) + len(rejects) == 120
     assert len(mapped) >= 30 and mapped["cluster"].nunique() == 3
+
+
+def test_optimize_lead_workflow_reduced(tmp_path: Path) -> None:
+    out = tmp_path / "lead"
+    overrides = [
+        f'steps.optimize.model="{TINY}"',
+        "steps.optimize.budget=16",
+        "steps.optimize.batch_size=8",
+        f'steps.optimize.novelty_reference="{DRUGS}"',
+        f'steps.path.model="{TINY}"',
+        "steps.path.steps=6",
+    ]
+    outcome = run_workflow(
+        WORKFLOWS / "optimize_lead.toml", out=out, overrides=overrides, workers=0, log=quiet
+    )
+    assert set(outcome.actions.values()) == {"ran"}
+    summary = json.loads((out / "optimize" / "study" / "summary.json").read_text())
+    assert summary["n_oracle_calls"] == 16
+    assert summary["config"]["study_name"] == "haloperidol"  # the config file's settings
+    assert summary["config"]["constraints"]["min_similarity"] == 0.4
+    scored = pd.read_parquet(out / "optimize" / "study" / "candidates.parquet")
+    shortlist = pd.read_parquet(out / "optimize" / "candidates.parquet")
+    assert len(scored) == 16
+    feasible = scored[scored["feasible"].astype(bool)]
+    assert set(shortlist["smiles"]) <= set(feasible["smiles"])

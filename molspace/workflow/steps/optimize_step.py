@@ -22,6 +22,11 @@ from molspace.workflow.kinds import StepContext, StepKind, StepResult
 class OptimizeStep(OptimizeConfig):
     """The ``[optimize]`` settings plus what the workflow adds around them."""
 
+    config: str | None = Field(
+        None,
+        description="an optimize TOML ([optimize] + [objective], as molspace optimize "
+        "takes); keys set in the step override it",
+    )
     objective: dict[str, Any] | None = Field(
         None, description="the [objective] table (default: the workflow's own [objective])"
     )
@@ -55,6 +60,22 @@ def shortlist(candidates: pd.DataFrame, known: set[str], drop_known: bool, n: in
     return table.head(n).reset_index(drop=True)
 
 
+_STEP_ONLY = {"config", "objective", "parallel", "drop_known", "shortlist"}
+
+
+def _settings(config: OptimizeStep) -> tuple[OptimizeConfig, dict[str, Any] | None]:
+    """The optimize settings and objective: the config file's, then the step's own keys."""
+    own = config.model_dump(exclude=_STEP_ONLY)
+    if config.config is None:
+        return OptimizeConfig.model_validate(own), config.objective
+    from molspace.optimize import load_optimize_config
+
+    base, objective = load_optimize_config(config.config)
+    update = {k: own[k] for k in config.model_fields_set if k not in _STEP_ONLY}
+    settings = OptimizeConfig.model_validate({**base.model_dump(), **update})
+    return settings, config.objective if config.objective is not None else objective
+
+
 def _anchor_paths(settings: OptimizeConfig, base: Path) -> OptimizeConfig:
     """Nested paths (novelty reference, PCA library) are relative to the workflow file too.
 
@@ -76,11 +97,9 @@ def _anchor_paths(settings: OptimizeConfig, base: Path) -> OptimizeConfig:
 def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
     from molspace.optimize import optimize
 
-    settings = OptimizeConfig.model_validate(
-        config.model_dump(exclude={"objective", "parallel", "drop_known", "shortlist"})
-    )
+    settings, objective = _settings(config)
     settings = _anchor_paths(settings, ctx.workflow_dir)
-    if "seed" not in config.model_fields_set:
+    if "seed" not in config.model_fields_set and config.config is None:
         settings = settings.model_copy(update={"seed": ctx.seed})
     if settings.storage is None and ctx.storage is not None:
         settings = settings.model_copy(update={"storage": ctx.storage})
@@ -90,7 +109,7 @@ def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
     if client is not None:  # one optimization loop per Dask worker, all on the shared study
         client.wait_for_workers(1)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-    summary = optimize(settings, config.objective, out_dir=out, client=client, workers=workers)
+    summary = optimize(settings, objective, out_dir=out, client=client, workers=workers)
     if summary.get("stopped"):
         raise Interrupted(f"optimize stopped after {summary.get('n_oracle_calls')} oracle calls")
     candidates = pd.read_parquet(out / "candidates.parquet")
@@ -130,6 +149,6 @@ KIND = StepKind(
     config_model=OptimizeStep,
     outputs=("candidates", "all_candidates", "summary"),
     run=run,
-    input_fields=("model", "seed_hits"),
+    input_fields=("model", "seed_hits", "config"),
     description="Optuna search of the latent space for molecules that maximize the objective",
 )
