@@ -81,7 +81,7 @@ class OptimizeConfig(StrictModel):
     seed_hits: str | None = Field(None, description="Parquet/CSV of screen hits to seed from")
     top_hits: int = Field(20, ge=0)
     local_fraction: float = Field(
-        0.0,
+        0.25,
         ge=0.0,
         le=1.0,
         description="share of a batch spent perturbing the current top molecules",
