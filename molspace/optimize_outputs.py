@@ -42,39 +42,37 @@ def trials_table(study: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _smiles_hash(smiles: str) -> int:
-    return int.from_bytes(hashlib.blake2b(smiles.encode(), digest_size=8).digest(), "little")
-
-
 def _cache_dir() -> Path:
     return Path(os.environ.get("MOLSPACE_CACHE", Path.home() / ".cache" / "molspace"))
 
 
 def novelty_hashes(reference: str | Path) -> np.ndarray:
-    """Sorted 64-bit hashes of the reference set's canonical SMILES, built once and cached
-    (keyed by the file's content hash) because canonicalizing MOSES train takes minutes."""
-    from rdkit import Chem, RDLogger
+    """Sorted 64-bit hashes of the reference set's canonical SMILES.
+
+    The shipped MOSES training set is already canonical (276 of 1.58M strings differ
+    under RDKit 2026.09), so it is hashed as written, as MOSES's own Novelty does: a
+    few seconds instead of minutes of canonicalization. Any other set is canonicalized
+    once and cached, keyed by the file's content hash.
+    """
+    from molspace.metrics.novelty import TrainSet, load_moses_train
+    from molspace.metrics.reference import moses_dir
 
     path = Path(reference)
+    moses_train = moses_dir() / "train.csv.gz"
+    if moses_train.is_file() and path.resolve() == moses_train.resolve():
+        return load_moses_train().hashes
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
     cache = _cache_dir() / "novelty" / f"{digest}.npy"
     if cache.is_file():
-        return np.load(cache)
+        return np.load(cache, allow_pickle=False)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as handle:
         lines = handle.read().splitlines()
     first = lines[0].split(",")[0].strip().lower() if lines else ""
     if first == "smiles":
         lines = lines[1:]
-    RDLogger.DisableLog("rdApp.*")
-    hashes = []
-    for line in lines:
-        smiles = line.split(",")[0].split()[0] if line.strip() else ""
-        mol = Chem.MolFromSmiles(smiles) if smiles else None
-        if mol is not None:
-            hashes.append(_smiles_hash(Chem.MolToSmiles(mol)))
-    RDLogger.EnableLog("rdApp.*")
-    arr = np.unique(np.asarray(hashes, dtype=np.uint64))
+    smiles = [line.split(",")[0].split()[0] for line in lines if line.strip()]
+    arr = TrainSet.from_smiles(smiles, name=path.name, canonicalize=True).hashes
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".tmp{os.getpid()}.npy")
     np.save(tmp, arr)
@@ -83,11 +81,9 @@ def novelty_hashes(reference: str | Path) -> np.ndarray:
 
 
 def _is_novel(smiles: Sequence[str], hashes: np.ndarray) -> np.ndarray:
-    query = np.asarray([_smiles_hash(s) for s in smiles], dtype=np.uint64)
-    pos = np.searchsorted(hashes, query)
-    pos = np.minimum(pos, max(len(hashes) - 1, 0))
-    found = hashes[pos] == query if len(hashes) else np.zeros(len(query), dtype=bool)
-    return ~found
+    from molspace.metrics.novelty import TrainSet
+
+    return ~TrainSet(name="reference", n=len(hashes), hashes=hashes).contains(list(smiles))
 
 
 def _seed_similarity(smiles: Sequence[str], seeds: Sequence[str]) -> np.ndarray:
