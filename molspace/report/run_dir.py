@@ -214,6 +214,33 @@ def sections_for_table(frame: pd.DataFrame, name: str, *, max_molecules: int = 4
     return sections
 
 
+# what a chemist opens a report for comes first: results, then plots, then summaries
+_FIRST = ("candidates", "top_k", "analogs", "interpolation", "anomaly_scores", "map", "clusters")
+_INTERNAL_DIRS = {"parts", "cache", "checkpoint"}  # resume caches and training state
+
+
+def _skipped(rel: Path, path: Path) -> bool:
+    """Internal files: resume caches, input slices, and a CSV twin of a Parquet table."""
+    if any(part in _INTERNAL_DIRS for part in rel.parts[:-1]) or rel.name in _INTERNAL_DIRS:
+        return True
+    if rel.name.startswith("head-") and rel.suffix == ".parquet":
+        return True
+    return path.suffix == ".csv" and path.with_suffix(".parquet").exists()
+
+
+def _priority(rel: Path) -> int:
+    name = rel.name.lower()
+    if name == "run.json":
+        return 9
+    if any(name.startswith(key) for key in _FIRST) and "study" not in rel.parts:
+        return 0
+    if rel.suffix.lower() in (".png", ".svg"):
+        return 1
+    if name.endswith(".json"):
+        return 2
+    return 3
+
+
 def sections_for_run(run_dir: str | Path, *, max_molecules: int = 48) -> list[Section]:
     """Every section this run directory supports, in a stable (path) order."""
     root = Path(run_dir)
@@ -223,8 +250,10 @@ def sections_for_run(run_dir: str | Path, *, max_molecules: int = 48) -> list[Se
     seen_dirs: set[Path] = set()
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or any(
-            p in seen_dirs for p in path.parents
+        if (
+            any(part.startswith(".") for part in rel.parts)
+            or any(p in seen_dirs for p in path.parents)
+            or _skipped(rel, path)
         ):
             continue
         if path.is_dir():
@@ -249,17 +278,12 @@ def sections_for_run(run_dir: str | Path, *, max_molecules: int = 48) -> list[Se
                 continue
         elif path.name.startswith("part-") and path.parent in seen_dirs:
             continue
-        # summaries first, then tables, then images; path order within each
-        priority = (
-            0
-            if path.name.lower().endswith(".json")
-            else (2 if path.suffix.lower() in (".png", ".svg") else 1)
-        )
+        priority = _priority(rel)
         try:
             found.append((priority, str(rel), _sections_for_path(path, rel, max_molecules)))
         except Exception as exc:  # a report must not die on one odd file
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            found.append((3, str(rel), [Text(f"{rel}: not shown", f"could not read: {message}")]))
+            found.append((8, str(rel), [Text(f"{rel}: not shown", f"could not read: {message}")]))
     return [s for _, _, group in sorted(found, key=lambda f: f[:2]) for s in group]
 
 
