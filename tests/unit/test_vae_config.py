@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_workflow_is_valid() -> None:
-    config = load_train_config(ROOT / "workflows" / "train.toml")
+    config = load_train_config(ROOT / "workflows" / "configs" / "train_moses.toml")
     assert config.data.path.endswith("train.csv.gz")
     assert config.threads == 1
 
