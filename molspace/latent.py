@@ -22,18 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from molspace.chem.parse import REASONS as PARSE_REASONS
+from molspace.chem.parse import reason_category
 from molspace.errors import InvalidMoleculeError, VocabularyError
 
 __all__ = ["DecodedBatch", "EncodedTable", "LatentSpace"]
-
-_PARSE_REASONS = (
-    "empty",
-    "too_long",
-    "parse_error",
-    "sanitize_error",
-    "too_many_atoms",
-    "no_atoms",
-)
 
 
 @dataclass
@@ -88,11 +81,11 @@ class LatentSpace:
     # -- properties --------------------------------------------------------------
     @property
     def latent_dim(self) -> int:
-        return int(self.model.config.latent_dim)
+        return self.bundle.latent_dim
 
     @property
     def property_names(self) -> tuple[str, ...]:
-        return tuple(self.model.config.properties)
+        return self.bundle.property_names
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -134,7 +127,7 @@ class LatentSpace:
         tokens, _, reasons = self.vocabulary.encode_smiles(list(smiles))
         for text, reason in zip(smiles, reasons, strict=True):
             if reason is not None:
-                if reason.split(":")[0] in _PARSE_REASONS:
+                if reason_category(reason) in PARSE_REASONS:  # not a molecule at all
                     raise InvalidMoleculeError(f"{text}: {reason}")
                 raise VocabularyError(f"{text}: cannot be encoded by this model: {reason}")
         return self._encode_tokens(tokens, batch_size)
