@@ -68,32 +68,11 @@ class EncodedSmiles:
 
 
 def _parse(smiles: str) -> tuple[Any, str | None]:
-    """RDKit molecule or a reason; uses molspace.chem when available (same reasons everywhere)."""
-    try:
-        from molspace.chem import parse_smiles
-    except ImportError:
-        parse_smiles = None
-    if parse_smiles is not None:
-        result = parse_smiles(smiles, max_length=MAX_SMILES_LENGTH, max_heavy_atoms=MAX_HEAVY_ATOMS)
-        return result.mol, result.reason
-    from rdkit import Chem, RDLogger
+    """RDKit molecule or a reason, with the same reasons as everywhere else (molspace.chem)."""
+    from molspace.chem import parse_smiles
 
-    if not smiles or not smiles.strip():
-        return None, "empty"
-    if len(smiles) > MAX_SMILES_LENGTH:
-        return None, "too_long"
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    if mol is None:
-        return None, "parse_error: RDKit could not parse the SMILES"
-    if mol.GetNumAtoms() == 0:
-        return None, "no_atoms"
-    if mol.GetNumHeavyAtoms() > MAX_HEAVY_ATOMS:
-        return None, "too_many_atoms"
-    return mol, None
+    result = parse_smiles(smiles, max_length=MAX_SMILES_LENGTH, max_heavy_atoms=MAX_HEAVY_ATOMS)
+    return result.mol, result.reason
 
 
 def canonicalize_for_vocab(smiles: str, *, stereo: bool = False) -> tuple[str | None, str | None]:

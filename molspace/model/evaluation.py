@@ -76,16 +76,15 @@ def reconstruction_accuracy(
 
 def heavy_atom_counts(smiles: Iterable[str]) -> np.ndarray:
     """Heavy atoms of each SMILES (-1 where RDKit cannot parse it)."""
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
 
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        counts = []
+    from molspace.chem.rdlog import capture_rdkit_log
+
+    counts = []
+    with capture_rdkit_log():  # parse failures are counted, never printed
         for text in smiles:
             mol = Chem.MolFromSmiles(text) if text else None
             counts.append(mol.GetNumHeavyAtoms() if mol is not None else -1)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
     return np.asarray(counts, dtype=np.int64)
 
 

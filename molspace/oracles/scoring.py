@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from rdkit import Chem, DataStructs, RDLogger
+from rdkit import Chem, DataStructs
 
+from molspace.chem.rdlog import capture_rdkit_log
 from molspace.oracles.fingerprints import guacamol_fingerprint
 from molspace.oracles.modifiers import GaussianModifier, ScoreModifier
 
@@ -154,11 +155,8 @@ class Oracle:
 def _parse(smiles: str) -> Chem.Mol | None:
     if not smiles:
         return None
-    RDLogger.DisableLog("rdApp.*")
-    try:
+    with capture_rdkit_log():  # an unparsable molecule scores 0, its message is not printed
         return Chem.MolFromSmiles(smiles)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
 
 
 # --- raw functions ----------------------------------------------------------------------
