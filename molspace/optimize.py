@@ -1,11 +1,14 @@
 """Optuna search over the VAE's latent space: propose z, decode, score once, tell.
 
 The loop is batched: ask ``batch_size`` trials, decode their latent vectors in one batched
-decode, canonicalize, drop degenerate molecules, score the *new* unique molecules in one
-scorer call (the oracle cache answers repeats for free) and tell every trial. The budget
-counts unique scored molecules (the PMO convention), is stored in the study, and is honoured
-across re-runs and across workers sharing the storage. SIGTERM/SIGINT finish the current
-batch, tell it, and stop cleanly (``molspace.interrupt``).
+decode, canonicalize, drop degenerate molecules, claim the new unique molecules in the
+study's oracle ledger (``molspace.oracle_ledger``), score the ones this process won in one
+scorer call and tell every trial. The budget counts unique scored molecules (the PMO
+convention); the ledger makes it exact across re-runs and across every process sharing
+the storage (Dask workers or separate ``molspace optimize`` runs): no molecule is scored
+twice and never more than the budget. SIGTERM/SIGINT (and, on Dask workers, the driver's
+stop event) finish the current batch, tell it, and stop cleanly (``molspace.interrupt``);
+RUNNING trials left by a killed worker are told (scored) or failed on the next start.
 
 Public API: ``OptimizeConfig`` (the ``[optimize]`` TOML table), ``run_optimization`` (one
 process), ``run_parallel`` (Dask workers on a shared storage), ``OptimizeResult``.
@@ -14,7 +17,8 @@ process), ``run_parallel`` (Dask workers on a shared storage), ``OptimizeResult`
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +37,7 @@ from molspace.optimize_scoring import (
 )
 from molspace.optimize_space import LatentSearchSpace, ball_space, box_space, pca_space
 from molspace.oracle_cache import OracleCache
+from molspace.oracle_ledger import DEFAULT_STALE_AFTER, LedgerRow, OracleLedger, open_ledger
 
 __all__ = [
     "SAMPLERS",
@@ -46,7 +51,6 @@ __all__ = [
 ]
 
 SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random")
-_DEFAULT_NOVELTY = "libraries/moses/train.csv.gz"
 _ATTR = "mol"  # trial user attribute holding smiles/status/components/z
 
 
@@ -57,7 +61,9 @@ class SpaceSpec(StrictModel):
     bound: float = Field(3.0, gt=0, description="box half-width / PCA bound, in std units")
     radius: float = Field(1.5, gt=0, description="ball radius in prior std units")
     n_components: int = Field(8, ge=1, le=512)
-    library: str | None = Field(None, description="SMILES file for PCA (default: MOSES train)")
+    library: str | None = Field(
+        None, description="SMILES/CSV file for PCA (default: MOSES train, wherever installed)"
+    )
     library_size: int = Field(2000, ge=10)
 
 
@@ -96,7 +102,15 @@ class OptimizeConfig(StrictModel):
     space: SpaceSpec = Field(default_factory=SpaceSpec)
     constraints: ConstraintSpec = Field(default_factory=ConstraintSpec)
     novelty_reference: str | None = Field(
-        _DEFAULT_NOVELTY, description="training set for novelty ('' = skip)"
+        None,
+        description="training set for novelty (None = MOSES train, skipped if not installed; "
+        "'' = skip)",
+    )
+    stale_after: float = Field(
+        DEFAULT_STALE_AFTER,
+        gt=0,
+        description="seconds without a heartbeat after which a worker on another machine "
+        "counts as dead: its unscored claims and RUNNING trials are freed",
     )
 
     def scorer_spec(self, objective: dict[str, Any] | None) -> ScorerSpec:
@@ -260,7 +274,12 @@ def _library_latents(latent: Any, spec: SpaceSpec, seed: int) -> np.ndarray:
     """Encode a library sample for PCA: the user's file or a MOSES-train sample."""
     import pandas as pd
 
-    path = spec.library or "libraries/moses/train.csv.gz"
+    if spec.library:
+        path = spec.library
+    else:  # the MOSES training set wherever it is installed, not relative to the CWD
+        from molspace.metrics.reference import moses_dir
+
+        path = str(moses_dir() / "train.csv.gz")
     file = Path(path)
     if not file.is_file():
         raise InputError(f"{path}: PCA library not found")
@@ -332,42 +351,42 @@ class _Loop:
     constraints: Constraints
     cache: OracleCache
     config: OptimizeConfig
-    n_workers: int = 1
+    ledger: OracleLedger
+    should_stop: Callable[[], bool]
     worker_id: int = 0
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     timings: dict[str, float] = field(default_factory=dict)
     n_trials: int = 0
     n_new: int = 0
+    n_total: int = 0  # trials in the study (this worker's view: numbers are contiguous)
+    scored: int = 0  # molecules scored in the study, from the ledger's last answer
+    held: int = 0  # ... plus molecules claimed by live workers and not scored yet
     _x_of: dict[str, np.ndarray] = field(default_factory=dict)
 
     def _time(self, key: str, start: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
 
-    def sync(self) -> None:
-        """Add molecules scored by other workers (shared storage) to the local cache."""
-        for record in scored_records(self.study):
-            if record["smiles"] not in self.cache:
-                self.cache.add(record["smiles"], record["values"], record["components"])
+    def _count(self, counts: Any) -> None:
+        self.held, self.scored = counts.held, counts.scored
 
-    def _shared_allowance(self, mine: set[int]) -> int:
-        """New molecules this worker may score without the workers together overshooting
-        the budget: from one snapshot of the storage, the budget minus the molecules already
-        scored minus one per earlier trial another worker has in flight (each may score one)."""
-        import optuna
-
-        snapshot = self.study.get_trials(deepcopy=False)
-        first = min(mine)
-        in_flight = 0
-        for t in sorted(snapshot, key=lambda t: t.number):
-            # only trials asked before ours hold a claim: the earliest batch always proceeds,
-            # so workers never wait on each other forever near the end of the budget
-            if t.state == optuna.trial.TrialState.RUNNING and t.number < first:
-                in_flight += 1
-            elif t.state == optuna.trial.TrialState.COMPLETE:
-                mol = t.user_attrs.get(_ATTR)
-                if mol and mol.get("status") == "scored" and mol["smiles"] not in self.cache:
-                    self.cache.add(mol["smiles"], list(t.values), mol.get("components", {}))
-        return max(0, self.cache.remaining - in_flight)
+    def run(self, max_trials: int) -> bool:
+        """Batches until the budget is scored, ``max_trials`` is reached or a stop is
+        requested (returns True then). Waits while live workers hold the last claims."""
+        budget = self.config.budget
+        wait = 0.02
+        while True:
+            if self.should_stop():
+                return True
+            if self.scored >= budget or self.n_total >= max_trials:
+                return False
+            if self.held >= budget:  # the rest is claimed: wait for its scores or expiry
+                self._count(self.ledger.status())
+                if self.held >= budget and self.scored < budget:
+                    time.sleep(wait)
+                    wait = min(2 * wait, 0.5)
+                continue
+            wait = 0.02
+            self.batch()
 
     def _enqueue_local(self, n: int) -> None:
         """Perturb the current top molecules' parameters (a cheap local search)."""
@@ -396,21 +415,46 @@ class _Loop:
             )
 
     def batch(self) -> None:
+        cfg = self.config
+        warm = self.cache.n_calls >= max(cfg.batch_size, 2 * self.space.n_params)
+        self._enqueue_local(round(cfg.batch_size * cfg.local_fraction) if warm else 0)
+        t0 = time.perf_counter()
+        dists = self.space.distributions()
+        trials = [self.study.ask(dists) for _ in range(cfg.batch_size)]
+        self._time("ask", t0)
+        self.n_total = max(self.n_total, max(t.number for t in trials) + 1)
+        told: set[int] = set()
+        claims: list[str] = []
+        try:
+            t0 = time.perf_counter()
+            self.ledger.in_flight([t.number for t in trials])
+            self._time("ledger", t0)
+            self._run_batch(trials, told, claims)
+        except BaseException:
+            self._abort(trials, told, claims)
+            raise
+
+    def _abort(self, trials: list[Any], told: set[int], claims: list[str]) -> None:
+        """A failed batch (scorer error, second Ctrl-C) gives back its claims and fails its
+        trials, so nothing is left RUNNING or holding budget; errors here are secondary."""
         import optuna
+
+        try:
+            self.ledger.release(claims)
+            for trial in trials:
+                if trial.number not in told:
+                    info = {"smiles": None, "status": "error", "worker": self.worker_id}
+                    self._tell(trial, info, None)
+        except Exception:
+            optuna.logging.get_logger(__name__).warning("could not fail the aborted batch")
+
+    def _decode(self, trials: list[Any]) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Parameters, latent vectors and canonical molecules (with a reason) of a batch."""
         from rdkit import Chem
 
         from molspace.chem.rdlog import capture_rdkit_log
 
         cfg = self.config
-        n_dirs = len(self.scorer.objective_names)
-        penalty = tuple(cfg.penalty for _ in range(n_dirs))
-        warm = self.cache.n_calls >= max(cfg.batch_size, 2 * self.space.n_params)
-        self._enqueue_local(round(cfg.batch_size * cfg.local_fraction) if warm else 0)
-
-        t0 = time.perf_counter()
-        dists = self.space.distributions()
-        trials = [self.study.ask(dists) for _ in range(cfg.batch_size)]
-        self._time("ask", t0)
         names = self.space.param_names
         x = np.array([[t.params[n] for n in names] for t in trials])
         z = self.space.to_latent(x)
@@ -421,7 +465,6 @@ class _Loop:
             seed=None if cfg.temperature == 0 else int(self.rng.integers(2**31)),
         )
         self._time("decode", t0)
-
         t0 = time.perf_counter()
         rows: list[dict[str, Any]] = []
         with capture_rdkit_log():
@@ -430,33 +473,21 @@ class _Loop:
                 canonical = Chem.MolToSmiles(mol) if mol is not None else (smiles or "")
                 reason = self.constraints.degenerate(mol)
                 rows.append({"smiles": canonical, "mol": mol, "reason": reason})
-        allowance = self.cache.remaining
-        if self.n_workers > 1:
-            allowance = self._shared_allowance({t.number for t in trials})
-        new: list[str] = []
-        for row in rows:
-            s = row["smiles"]
-            if (
-                row["reason"] is None
-                and s not in self.cache
-                and s not in new
-                and len(new) < allowance
-            ):
-                new.append(s)
         self._time("prepare", t0)
-        t0 = time.perf_counter()
-        results = self.scorer.score(new) if new else []
-        self._time("score", t0)
-        fresh = {
-            s: self.cache.add(s, values, comps)
-            for s, (values, comps) in zip(new, results, strict=True)
-        }
-        self.n_new += len(fresh)
+        return x, z, rows
+
+    def _run_batch(self, trials: list[Any], told: set[int], claims: list[str]) -> None:
+        x, z, rows = self._decode(trials)
+        wanted: dict[str, int] = {}  # new molecule -> the first trial that decoded it
+        for trial, row in zip(trials, rows, strict=True):
+            s = row["smiles"]
+            if row["reason"] is None and s not in self.cache and s not in wanted:
+                wanted[s] = trial.number
+        fresh, refused, unresolved = self._score(wanted, claims)
 
         t0 = time.perf_counter()
-        constrained = self.constraints.active
-        tells_constraints = _sampler_handles_constraints(cfg.sampler)
-        claimed: set[str] = set()
+        penalty = tuple(self.config.penalty for _ in self.scorer.objective_names)
+        first_seen: set[str] = set()
         for trial, row, zi, xi in zip(trials, rows, z, x, strict=True):
             s = row["smiles"]
             info: dict[str, Any] = {
@@ -464,40 +495,141 @@ class _Loop:
                 "z": np.round(zi, 5).tolist(),
                 "worker": self.worker_id,
             }
+            values: tuple[float, ...] | None = penalty
+            cons = None
             if row["reason"] is not None:
                 info["status"] = "invalid" if row["reason"] == "invalid" else "degenerate"
                 info["reason"] = row["reason"]
-                values: tuple[float, ...] | None = penalty
-                cons = None
             else:
                 entry = self.cache.get(s)
-                if entry is None:  # budget ran out inside this batch
-                    trial.set_user_attr(_ATTR, {**info, "status": "over_budget"})
-                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    self.n_trials += 1
-                    continue
-                first = s in fresh and s not in claimed
-                claimed.add(s)
-                info["status"] = "scored" if first else "cached"
-                info["components"] = entry.components
-                values = entry.values
-                self._x_of.setdefault(s, xi)
-                cons = self.constraints.values(row["mol"]) if constrained else None
-                if cons is not None:
-                    info["feasible"] = bool(all(c <= 0 for c in cons.values()))
-                    if not info["feasible"] and not tells_constraints:
-                        values = penalty
-            if constrained and tells_constraints:
+                if entry is None:  # no budget left for it, or a stop came while another
+                    # worker was still scoring it
+                    info["status"] = "unresolved" if s in unresolved else "over_budget"
+                    values = None
+                else:
+                    info["status"] = "scored" if s in fresh and s not in first_seen else "cached"
+                    first_seen.add(s)
+                    info["components"] = entry.components
+                    self._x_of.setdefault(s, xi)
+                    values, cons = self._judge(entry.values, row["mol"], info)
+            self._tell(trial, info, values, cons)
+            told.add(trial.number)
+        del refused
+        self._time("tell", t0)
+
+    def _score(
+        self, wanted: dict[str, int], claims: list[str]
+    ) -> tuple[set[str], set[str], set[str]]:
+        """Claim the new molecules, score the ones won, wait for the ones other workers are
+        scoring. Returns (scored here, refused for budget, left unresolved by a stop)."""
+        fresh: set[str] = set()
+        refused: set[str] = set()
+        t0 = time.perf_counter()
+        claim = self.ledger.claim(list(wanted), wanted)
+        self._time("ledger", t0)
+        wait = 0.02
+        while True:
+            for s, row in claim.known.items():
+                self.cache.add(s, row.values or (), row.components)
+            refused |= set(claim.refused)
+            self._count(claim.counts)
+            if claim.mine:
+                claims[:] = claim.mine
+                t0 = time.perf_counter()
+                results = self.scorer.score(claim.mine)
+                self._time("score", t0)
+                scored = dict(zip(claim.mine, results, strict=True))
+                t0 = time.perf_counter()
+                _, counts = self.ledger.fill(scored)
+                self._time("ledger", t0)
+                claims.clear()
+                self._count(counts)
+                for s, (values, comps) in scored.items():
+                    self.cache.add(s, values, comps)
+                fresh |= set(scored)
+                self.n_new += len(scored)
+            if not claim.pending:
+                return fresh, refused, set()
+            if self.should_stop():
+                return fresh, refused, set(claim.pending)
+            time.sleep(wait)  # another worker scores these right now: its fill is near
+            wait = min(2 * wait, 0.5)
+            claim = self.ledger.claim(claim.pending, wanted)
+
+    def _judge(
+        self, values: tuple[float, ...], mol: Any, info: dict[str, Any]
+    ) -> tuple[tuple[float, ...], dict[str, float] | None]:
+        """The values told for a scored molecule and its constraint values (infeasible
+        molecules get the penalty when the sampler cannot take constraints)."""
+        if not self.constraints.active:
+            return values, None
+        cons = self.constraints.values(mol)
+        info["feasible"] = bool(all(c <= 0 for c in cons.values()))
+        if not info["feasible"] and not _sampler_handles_constraints(self.config.sampler):
+            values = tuple(self.config.penalty for _ in values)
+        return values, cons
+
+    def _tell(
+        self,
+        trial: Any,
+        info: dict[str, Any],
+        values: Sequence[float] | None,
+        cons: dict[str, float] | None = None,
+    ) -> bool:
+        """Tell one trial (FAIL when ``values`` is None); False if another process had
+        already settled it (it took this worker for dead)."""
+        import optuna
+
+        try:
+            if self.constraints.active and _sampler_handles_constraints(self.config.sampler):
                 for key in self.constraints.names:
                     trial.set_constraint(key, cons[key] if cons is not None else 1.0)
             trial.set_user_attr(_ATTR, info)
-            self.study.tell(trial, list(values))
-            self.n_trials += 1
-        self._time("tell", t0)
+            if values is None:
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            else:
+                self.study.tell(trial, list(values), skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+        self.n_trials += 1
+        return True
 
+    def recover(self) -> int:
+        """Settle the RUNNING trials no live worker holds (their worker was killed): tell
+        the ones whose molecule the ledger has scored, fail the others. Returns how many."""
+        import optuna
+        from rdkit import Chem
 
-def _n_trials_in(study: Any) -> int:
-    return len(study.get_trials(deepcopy=False))
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if not running:
+            return 0
+        starts = {
+            t.number: t.datetime_start.timestamp() if t.datetime_start else 0.0 for t in running
+        }
+        numbers, scored = self.ledger.orphans(starts)
+        by_number = {t.number: t for t in running}
+        names = self.space.param_names
+        settled = 0
+        for number in numbers:
+            frozen = by_number[number]
+            # a Trial handle on a trial another process asked (Optuna has no public id getter)
+            trial = optuna.trial.Trial(self.study, frozen._trial_id)
+            info: dict[str, Any] = {"smiles": None, "worker": None, "recovered_by": self.worker_id}
+            if all(n in frozen.params for n in names):
+                xi = np.array([[frozen.params[n] for n in names]])
+                info["z"] = np.round(self.space.to_latent(xi)[0], 5).tolist()
+            row: LedgerRow | None = scored.get(number)
+            values: tuple[float, ...] | None = None
+            cons = None
+            if row is None or row.values is None:
+                info["status"] = "abandoned"
+                info["reason"] = "its worker stopped before telling it"
+            else:
+                entry = self.cache.add(row.smiles, row.values, row.components)
+                info.update(smiles=row.smiles, status="scored", components=entry.components)
+                values, cons = self._judge(entry.values, Chem.MolFromSmiles(row.smiles), info)
+            settled += self._tell(trial, info, values, cons)
+        return settled
 
 
 def run_optimization(
@@ -507,14 +639,15 @@ def run_optimization(
     out_dir: str | Path = "optimize_out",
     latent: Any = None,
     scorer: Scorer | None = None,
-    n_workers: int = 1,
     worker_id: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> OptimizeResult:
     """Run (or resume) the study until ``config.budget`` unique molecules are scored.
 
     ``latent``/``scorer`` default to what the config names; pass them to reuse loaded
-    objects (tests, benchmarks). ``n_workers > 1`` makes this process one of several
-    sharing the storage: it re-reads the others' molecules every batch.
+    objects (tests, benchmarks). Any number of processes may run this on one storage at
+    once: the study's oracle ledger keeps the oracle calls exact across them.
+    ``should_stop`` (default: SIGTERM/SIGINT seen) is polled between batches.
     """
     from molspace.interrupt import stop_requested
     from molspace.optimize_storage import storage_url
@@ -536,40 +669,43 @@ def run_optimization(
             f"study {config.study_name!r} was built for a {space.latent_dim}-dim latent space; "
             f"this model has {latent.latent_dim}"
         )
-    cache = OracleCache.from_records(config.budget, scored_records(study))
-    loop = _Loop(
-        study,
-        space,
-        latent,
-        scorer,
-        constraints,
-        cache,
-        config,
-        n_workers,
-        worker_id,
-        rng=np.random.default_rng([config.seed, worker_id, len(cache)]),
-    )
-    for t in study.get_trials(deepcopy=False):
-        mol = t.user_attrs.get(_ATTR)
-        if mol and mol.get("status") == "scored" and t.params:
-            loop._x_of[mol["smiles"]] = np.array([t.params[n] for n in space.param_names])
-    max_trials = config.max_trials or 10 * config.budget + 10 * config.batch_size
-    stopped = False
-    while not cache.exhausted:
-        if stop_requested():
-            stopped = True
-            break
-        if _n_trials_in(study) >= max_trials:
-            break
-        if n_workers > 1:
-            loop.sync()
-            if cache.exhausted:
-                break
-        loop.batch()
+    trials = study.get_trials(deepcopy=False)
+    records = scored_records(study)
+    cache = OracleCache.from_records(config.budget, records)
+    ledger = open_ledger(url, study.study_name, study._study_id, config.budget, config.stale_after)
+    try:
+        counts = ledger.start(len(trials), records)
+        loop = _Loop(
+            study,
+            space,
+            latent,
+            scorer,
+            constraints,
+            cache,
+            config,
+            ledger,
+            should_stop or stop_requested,
+            worker_id,
+            rng=np.random.default_rng([config.seed, worker_id, len(cache)]),
+            n_total=len(trials),
+            scored=counts.scored,
+            held=counts.held,
+        )
+        for t in trials:
+            mol = t.user_attrs.get(_ATTR)
+            if mol and mol.get("status") == "scored" and t.params:
+                loop._x_of[mol["smiles"]] = np.array([t.params[n] for n in space.param_names])
+        loop.recover()
+        max_trials = config.max_trials or 10 * config.budget + 10 * config.batch_size
+        stopped = loop.run(max_trials)
+        loop.recover()  # a worker that died while this one ran leaves nothing RUNNING
+        n_calls = ledger.status().scored
+    finally:
+        ledger.close()
     return OptimizeResult(
         study=study,
         n_trials=loop.n_trials,
-        n_calls=cache.n_calls,
+        n_calls=n_calls,
         n_new_calls=loop.n_new,
         budget=config.budget,
         stopped=stopped,
@@ -579,18 +715,36 @@ def run_optimization(
 
 
 def _worker(
-    config_json: str, objective: dict[str, Any] | None, out_dir: str, n_workers: int, worker_id: int
+    config_json: str,
+    objective: dict[str, Any] | None,
+    out_dir: str,
+    worker_id: int,
+    stop_event: str | None = None,
 ) -> dict[str, Any]:
-    """One Dask task: run the loop against the shared storage with its own sampler seed."""
+    """One Dask task: run the loop against the shared storage with its own sampler seed,
+    stopping between batches once the driver sets the named ``distributed.Event``."""
+    from molspace.interrupt import stop_requested
+
     config = OptimizeConfig.model_validate_json(config_json)
     config = config.model_copy(update={"seed": config.seed + 1000 * worker_id})
+    should_stop = stop_requested
+    if stop_event is not None:
+        from distributed import Event
+
+        event = Event(stop_event)
+
+        def should_stop() -> bool:
+            return stop_requested() or event.is_set()
+
     result = run_optimization(
-        config, objective, out_dir=out_dir, n_workers=n_workers, worker_id=worker_id
+        config, objective, out_dir=out_dir, worker_id=worker_id, should_stop=should_stop
     )
     return {
         "worker": worker_id,
         "n_trials": result.n_trials,
         "n_new_calls": result.n_new_calls,
+        "n_calls": result.n_calls,
+        "stopped": result.stopped,
         "seconds": result.seconds,
     }
 
@@ -607,8 +761,13 @@ def run_parallel(
 
     The study and its search space are created here first (so workers agree on both),
     then every worker asks/tells against the storage. Use a journal file or an RDB URL:
-    in-memory storage cannot be shared.
+    in-memory storage cannot be shared. A stop request in this process (SIGTERM/SIGINT,
+    ``molspace.interrupt.request_stop``) or a failed worker sets a ``distributed.Event``
+    that every worker polls between batches: each tells its batch and returns.
     """
+    from distributed import Event
+
+    from molspace.interrupt import stop_requested
     from molspace.optimize_storage import storage_url
 
     url = storage_url(config.storage, out_dir)
@@ -623,20 +782,32 @@ def run_parallel(
     scorer = build_scorer(config.scorer_spec(objective))
     study = _load_study(prepare, url, scorer.directions)
     _resolve_space(study, prepare, latent, _seed_smiles(prepare))
+    run_id = uuid.uuid4().hex
+    event = Event(f"molspace-stop-{run_id}", client=client)
     futures = [
         client.submit(
             _worker,
             config.model_dump_json(),
             objective,
             str(out_dir),
-            n_workers,
             i,
+            event.name,
             pure=False,
-            key=f"optimize-worker-{i}-{time.time_ns()}",
+            key=f"optimize-worker-{i}-{run_id}",
         )
         for i in range(n_workers)
     ]
-    return client.gather(futures)
+    stopping = False
+    try:
+        while not all(f.done() for f in futures):
+            if not stopping and (stop_requested() or any(f.status == "error" for f in futures)):
+                event.set()  # the others finish their batch; a failure is raised below
+                stopping = True
+            time.sleep(0.1)
+        return client.gather(futures)
+    except BaseException:
+        event.set()
+        raise
 
 
 def load_optimize_config(
@@ -657,6 +828,27 @@ def load_optimize_config(
     return parse_config(OptimizeConfig, section, source), data.get("objective")
 
 
+def _novelty_reference(config: OptimizeConfig) -> tuple[str | None, str | None]:
+    """The novelty set (checked before the run) and, when the default MOSES set is not
+    installed, why novelty is skipped."""
+    reference = config.novelty_reference
+    if reference == "":
+        return None, None
+    if reference is not None:
+        if not Path(reference).is_file():
+            raise InputError(f"{reference}: novelty reference set not found")
+        return reference, None
+    from molspace.metrics.reference import moses_dir
+
+    try:
+        train = moses_dir() / "train.csv.gz"
+    except InputError as exc:
+        return None, f"skipped: {exc}"
+    if not train.is_file():
+        return None, f"skipped: {train} not found"
+    return str(train), None
+
+
 def optimize(
     config: OptimizeConfig,
     objective: dict[str, Any] | None = None,
@@ -666,8 +858,9 @@ def optimize(
     client: Any = None,
 ) -> dict[str, Any]:
     """Run or resume a study (in this process, or ``workers`` Dask workers) and write the
-    candidates, plots and summary under ``out_dir``; returns the summary."""
-    from molspace.interrupt import handle_stop_signals
+    candidates, plots and summary under ``out_dir``; returns the summary (``stopped`` is
+    True when a stop request ended the run early: re-running resumes it)."""
+    from molspace.interrupt import handle_stop_signals, stop_requested
     from molspace.optimize_outputs import write_outputs
     from molspace.optimize_storage import make_storage, storage_url
     from molspace.oracles import top_k_auc
@@ -677,6 +870,7 @@ def optimize(
     url = storage_url(config.storage, out)
     config = config.model_copy(update={"storage": url})
     scorer = build_scorer(config.scorer_spec(objective))
+    reference, novelty_note = _novelty_reference(config)
     start = time.perf_counter()
     stopped = False
     with handle_stop_signals():
@@ -690,11 +884,12 @@ def optimize(
             try:
                 if workers <= 1:  # a given cluster: one optimization loop per Dask worker
                     workers = max(1, len(client.scheduler_info().get("workers", {})))
-                run_parallel(config, objective, client, out_dir=out, n_workers=workers)
+                results = run_parallel(config, objective, client, out_dir=out, n_workers=workers)
             finally:
                 if own:
                     client.close()
                     cluster.close()
+            stopped = stop_requested() or any(r.get("stopped") for r in results)
             import optuna
 
             study = optuna.load_study(study_name=config.study_name, storage=make_storage(url))
@@ -719,18 +914,13 @@ def optimize(
         for r in records:
             seen.setdefault(r["smiles"], r["values"][0])
         summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
-    seeds = _seed_smiles(config)
-    reference = config.novelty_reference or None
-    if reference and not Path(reference).is_file():
-        if reference != _DEFAULT_NOVELTY:
-            raise InputError(f"{reference}: novelty reference set not found")
-        summary["novelty"] = f"skipped: {reference} not found from {Path.cwd()}"
-        reference = None
+    if novelty_note is not None:
+        summary["novelty"] = novelty_note
     write_outputs(
         study,
         out,
         scorer.objective_names,
-        seeds=seeds,
+        seeds=_seed_smiles(config),
         novelty_reference=reference,
         summary=summary,
     )

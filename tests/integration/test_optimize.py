@@ -1,9 +1,17 @@
-"""Latent optimisation end to end with the tiny trained VAE, real Optuna storages and Dask."""
+"""Latent optimisation end to end with the tiny trained VAE, real Optuna storages and Dask.
+
+Runs sharing a study go through ``logged_qed`` (a ``module:function`` plugin, imported by
+every process from this file): it appends each SMILES it is asked to score to a log file,
+so the tests count real oracle calls across processes, not what the trials claim.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +27,100 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny_vae"
 LIBRARY = TINY / "sample_molecules.csv"
 MOLSPACE = Path(sys.executable).with_name("molspace")
+PLUGIN = "test_optimize:logged_qed"
+
+
+def logged_qed(smiles: list[str]) -> list[float]:
+    """QED, logging every call as ``pid<TAB>smiles`` to ``$MOLSPACE_TEST_ORACLE_LOG``.
+
+    ``$MOLSPACE_TEST_ORACLE_DELAY`` seconds per molecule make scoring slow enough to race;
+    ``$MOLSPACE_TEST_ORACLE_GATE`` (``dir:n``) holds each process's first call until ``n``
+    processes reached theirs (for 20 s at most: one may be waiting for another's score),
+    so processes started together really overlap.
+    """
+    gate = os.environ.get("MOLSPACE_TEST_ORACLE_GATE")
+    if gate:
+        folder, n = gate.rsplit(":", 1)
+        mark = Path(folder) / str(os.getpid())
+        if not mark.exists():
+            mark.touch()
+            deadline = time.time() + 20
+            while len(os.listdir(folder)) < int(n) and time.time() < deadline:
+                time.sleep(0.05)
+    with open(os.environ["MOLSPACE_TEST_ORACLE_LOG"], "a") as log:
+        log.write("".join(f"{os.getpid()}\t{s}\n" for s in smiles))
+    time.sleep(float(os.environ.get("MOLSPACE_TEST_ORACLE_DELAY", "0")) * len(smiles))
+    oracle = get_oracle("qed")
+    return [oracle(s) for s in smiles]
+
+
+def _oracle_env(tmp_path: Path, delay: float = 0.0, gate: int = 0) -> dict[str, str]:
+    """The environment of a process scoring with ``logged_qed``."""
+    env = dict(os.environ)
+    here = str(Path(__file__).parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    env["MOLSPACE_TEST_ORACLE_LOG"] = str(tmp_path / "oracle.log")
+    env["MOLSPACE_TEST_ORACLE_DELAY"] = str(delay)
+    if gate:
+        (tmp_path / "gate").mkdir(exist_ok=True)
+        env["MOLSPACE_TEST_ORACLE_GATE"] = f"{tmp_path / 'gate'}:{gate}"
+    return env
+
+
+def oracle_calls(tmp_path: Path) -> list[tuple[int, str]]:
+    """(pid, smiles) of every oracle call ``logged_qed`` made, in order."""
+    log = tmp_path / "oracle.log"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    return [(int(pid), smiles) for pid, smiles in (line.split("\t") for line in lines)]
+
+
+def assert_exact(study, budget: int, calls: list[tuple[int, str]] | None = None) -> None:
+    """The invariant of a finished study shared by any number of processes: no trial lost
+    or left open, each molecule scored by exactly one trial and (given the oracle log)
+    sent to the oracle exactly once, exactly ``budget`` molecules scored, and every
+    repeat told the first score."""
+    trials = study.get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    states = Counter(t.state.name for t in trials)
+    assert set(states) <= {"COMPLETE", "FAIL"}, states
+    scored = [t for t in trials if t.user_attrs["mol"]["status"] == "scored"]
+    per_smiles = Counter(t.user_attrs["mol"]["smiles"] for t in scored)
+    assert len(per_smiles) == budget, (len(per_smiles), budget)
+    assert max(per_smiles.values()) == 1, [s for s, n in per_smiles.items() if n > 1]
+    if calls is not None:
+        called = Counter(s for _, s in calls)
+        assert max(called.values()) == 1, [s for s, n in called.items() if n > 1]
+        assert set(called) == set(per_smiles)
+    first = {t.user_attrs["mol"]["smiles"]: t.values for t in scored}
+    for t in trials:
+        mol = t.user_attrs["mol"]
+        if mol["status"] == "cached":
+            assert t.values == first[mol["smiles"]], t.number
+        if t.state.name == "FAIL":  # budget spent, or settled after its worker was killed
+            assert mol["status"] in {"over_budget", "abandoned", "unresolved"}, mol
+
+
+def _shared_toml(path: Path, budget: int, batch_size: int = 8) -> Path:
+    """An optimize TOML scoring with ``logged_qed`` in the tiny model's prior box."""
+    path.write_text(
+        "[optimize]\n"
+        f'model = "{TINY}"\n'
+        f'plugin = "{PLUGIN}"\n'
+        f"budget = {budget}\n"
+        f"batch_size = {batch_size}\n"
+        'novelty_reference = ""\n'
+        'space = { kind = "box", bound = 2.5 }\n'
+        "constraints = { min_heavy_atoms = 6 }\n"
+    )
+    return path
+
+
+def _load(storage: str, name: str = "molspace"):
+    import optuna
+
+    from molspace.optimize_storage import make_storage, storage_url
+
+    return optuna.load_study(study_name=name, storage=make_storage(storage_url(storage, ".")))
 
 
 @pytest.fixture(scope="module")
@@ -173,39 +275,178 @@ def test_cli_runs_and_resumes(tmp_path: Path) -> None:
 
 @pytest.mark.dask
 @pytest.mark.slow
-def test_two_dask_workers_share_a_journal(tmp_path: Path) -> None:
+def test_two_dask_workers_share_a_journal(tmp_path: Path, monkeypatch) -> None:
     from distributed import Client, LocalCluster
 
+    for key, value in _oracle_env(tmp_path, delay=0.02).items():
+        monkeypatch.setenv(key, value)  # the worker processes inherit it
     config = _config(
-        tmp_path, budget=40, batch_size=4, storage=str(tmp_path / "s.journal"), novelty_reference=""
+        tmp_path,
+        pmo=None,
+        plugin=PLUGIN,
+        budget=40,
+        batch_size=4,
+        storage=str(tmp_path / "s.journal"),
+        novelty_reference="",
     )
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         Client(cluster) as client,
     ):
         summary = optimize(config, out_dir=tmp_path / "o", workers=2, client=client)
-    import optuna
+    study = _load(config.storage)
+    calls = oracle_calls(tmp_path)
+    assert_exact(study, 40, calls)
+    assert summary["n_oracle_calls"] == 40 and not summary["stopped"]
+    # both workers contributed, each from its own process
+    assert {t.user_attrs["mol"]["worker"] for t in study.trials} == {0, 1}
+    assert len({pid for pid, _ in calls}) == 2
+    assert np.isfinite(summary["auc_top10"])
 
-    from molspace.optimize_storage import make_storage, storage_url
 
-    study = optuna.load_study(
-        study_name="molspace", storage=make_storage(storage_url(config.storage, tmp_path))
-    )
-    numbers = [t.number for t in study.trials]
-    assert sorted(numbers) == list(range(len(numbers)))  # no trial lost or duplicated
-    assert all(t.state.name in ("COMPLETE", "FAIL") for t in study.trials)
-    scored = [
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["shared.db", "shared.journal"])
+def test_two_processes_share_one_study_exactly(tmp_path: Path, storage: str) -> None:
+    """Two separate ``molspace optimize`` processes (no Dask) on one study: the tiny model
+    decodes many of the same molecules in both, at the same moments; each is scored once."""
+    toml = _shared_toml(tmp_path / "opt.toml", budget=40)
+    env = _oracle_env(tmp_path, delay=0.03, gate=2)
+    args = [str(MOLSPACE), "optimize", str(toml), "--storage", str(tmp_path / storage)]
+    args += ["--study-name", "shared"]
+    procs = [
+        subprocess.Popen(
+            [*args, "--out", str(tmp_path / f"o{i}"), "--seed", str(i)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=400)
+        assert proc.returncode == 0, err[-3000:]
+        assert "40/40 molecules scored" in err
+    calls = oracle_calls(tmp_path)
+    assert_exact(_load(str(tmp_path / storage), "shared"), 40, calls)
+    assert len({pid for pid, _ in calls}) == 2, "both processes scored molecules"
+
+
+def _wait_for_calls(tmp_path: Path, proc: subprocess.Popen, n: int) -> None:
+    deadline = time.time() + 240
+    while len(oracle_calls(tmp_path)) < n and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(oracle_calls(tmp_path)) >= n and proc.poll() is None, "the run never scored"
+
+
+@pytest.mark.slow
+def test_killed_run_is_recovered_on_resume(tmp_path: Path) -> None:
+    """SIGKILL in the middle of a scoring call: the resumed run fails the dead batch's
+    RUNNING trials, frees its claims, never re-scores what was stored, ends at the budget."""
+    toml = _shared_toml(tmp_path / "opt.toml", budget=40)
+    storage = str(tmp_path / "study.db")
+    args = [str(MOLSPACE), "optimize", str(toml), "--out", str(tmp_path / "o")]
+    args += ["--storage", storage]
+    proc = subprocess.Popen(args, env=_oracle_env(tmp_path, delay=0.2), stderr=subprocess.PIPE)
+    _wait_for_calls(tmp_path, proc, 10)  # inside the second batch's scoring call
+    proc.kill()
+    proc.communicate(timeout=60)
+    study = _load(storage)
+    running = {t.number for t in study.trials if t.state.name == "RUNNING"}
+    assert running, "the kill left no open batch"
+    stored = {
         t.user_attrs["mol"]["smiles"]
         for t in study.trials
-        if t.user_attrs["mol"]["status"] == "scored"
-    ]
-    # the budget holds across workers; both contributed; a molecule scored by two workers
-    # at the same moment is the only possible repeat
-    assert len(set(scored)) == 40 == summary["n_oracle_calls"]
-    workers = Counter(t.user_attrs["mol"]["worker"] for t in study.trials)
-    assert set(workers) == {0, 1}
-    assert len(scored) - len(set(scored)) <= 2
-    assert np.isfinite(summary["auc_top10"])
+        if t.state.name == "COMPLETE" and t.user_attrs["mol"]["status"] == "scored"
+    }
+    killed_calls = len(oracle_calls(tmp_path))
+    done = subprocess.run(
+        args, env=_oracle_env(tmp_path), capture_output=True, text=True, timeout=400, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "40/40 molecules scored" in done.stderr
+    study = _load(storage)
+    assert_exact(study, 40)  # the killed call's molecules may be scored again: never stored
+    resumed = [s for _, s in oracle_calls(tmp_path)[killed_calls:]]
+    assert len(resumed) == len(set(resumed)) == 40 - len(stored)
+    assert not stored & set(resumed)
+    abandoned = {t.number for t in study.trials if t.user_attrs["mol"]["status"] == "abandoned"}
+    assert abandoned == running
+
+
+GHOST = """
+import os, sys
+import optuna
+from molspace.optimize_space import LatentSearchSpace
+from molspace.optimize_storage import make_storage
+from molspace.oracle_ledger import open_ledger
+
+url = sys.argv[1]
+study = optuna.load_study(study_name="molspace", storage=make_storage(url))
+space = LatentSearchSpace.from_json(study.user_attrs["space"])
+a, b = study.ask(space.distributions()), study.ask(space.distributions())
+ledger = open_ledger(url, study.study_name, study._study_id, 10, 120.0)
+ledger.start(len(study.trials))
+ledger.in_flight([a.number, b.number])
+ledger.claim(["Oc1ccccc1", "Nc1ccccc1"], {"Oc1ccccc1": a.number, "Nc1ccccc1": b.number})
+ledger.fill({"Oc1ccccc1": ([0.123], {"qed": 0.123})})
+print(a.number, b.number)
+os._exit(0)  # killed after scoring phenol, before telling either trial
+"""
+
+
+@pytest.mark.slow
+def test_worker_killed_between_score_and_tell(tmp_path: Path, latent) -> None:
+    """A worker dies after its score reached the ledger but before it told the trial: the
+    next run tells that trial with the stored score (no second oracle call) and fails the
+    trial whose molecule was never scored."""
+    scorer = CountingScorer()
+    config = _config(tmp_path, budget=4)
+    run_optimization(config, out_dir=tmp_path, latent=latent, scorer=scorer)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    ghost = subprocess.run(
+        [sys.executable, "-c", GHOST, url], capture_output=True, text=True, check=False
+    )
+    assert ghost.returncode == 0, ghost.stderr
+    scored_trial, lost_trial = (int(n) for n in ghost.stdout.split())
+    result = run_optimization(
+        config.model_copy(update={"budget": 10}), out_dir=tmp_path, latent=latent, scorer=scorer
+    )
+    assert result.n_calls == 10 and len(scorer.seen) == 9  # 4 + phenol (the ghost's) + 5
+    assert "Oc1ccccc1" not in scorer.seen
+    told = result.study.trials[scored_trial]
+    assert told.state.name == "COMPLETE" and told.values == [0.123]
+    assert told.user_attrs["mol"]["smiles"] == "Oc1ccccc1"
+    assert told.user_attrs["mol"]["status"] == "scored"
+    failed = result.study.trials[lost_trial]
+    assert failed.state.name == "FAIL" and failed.user_attrs["mol"]["status"] == "abandoned"
+    assert_exact(result.study, 10)
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_sigterm_stops_dask_workers_and_resumes_exactly(tmp_path: Path) -> None:
+    """SIGTERM to ``molspace optimize --workers 2``: the driver sets the stop event, both
+    Dask workers tell their batch, exit code 75; the same command then ends at the budget
+    with every oracle call (both runs, both workers) made exactly once."""
+    toml = _shared_toml(tmp_path / "opt.toml", budget=60, batch_size=4)
+    args = [str(MOLSPACE), "optimize", str(toml), "--out", str(tmp_path / "o")]
+    args += ["--workers", "2"]
+    env = _oracle_env(tmp_path, delay=0.1)
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    _wait_for_calls(tmp_path, proc, 8)
+    proc.send_signal(signal.SIGTERM)
+    start = time.time()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-3000:]
+    assert time.time() - start < 60 and "run the same command again to resume" in err
+    study = _load(str(tmp_path / "o" / "study.db"))
+    assert {t.state.name for t in study.trials} <= {"COMPLETE", "FAIL"}  # all told
+    n_first = len(oracle_calls(tmp_path))
+    assert len(scored_records(study)) == n_first < 60
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "60/60 molecules scored" in done.stderr
+    assert_exact(_load(str(tmp_path / "o" / "study.db")), 60, oracle_calls(tmp_path))
 
 
 @pytest.mark.slow
@@ -247,9 +488,7 @@ def test_gp_sampler_runs(tmp_path: Path, latent) -> None:
 
 @pytest.mark.slow
 def test_sigterm_finishes_the_batch_and_exits_resumable(tmp_path: Path) -> None:
-    import signal
     import sqlite3
-    import time
 
     out = tmp_path / "o"
     args = [
