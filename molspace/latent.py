@@ -26,7 +26,7 @@ from molspace.chem.parse import REASONS as PARSE_REASONS
 from molspace.chem.parse import reason_category
 from molspace.errors import InvalidMoleculeError, VocabularyError
 
-__all__ = ["DecodedBatch", "EncodedTable", "LatentSpace"]
+__all__ = ["DecodedBatch", "EncodedTable", "LatentSpace", "Likelihood"]
 
 
 @dataclass
@@ -57,6 +57,38 @@ class DecodedBatch:
                 "valid": self.valid,
             }
         )
+
+
+@dataclass
+class Likelihood:
+    """How well the model explains each molecule; NaN (and a reason) where it cannot encode it.
+
+    ``nll`` is -log p(x | z = mu(x)): the teacher-forced negative log-likelihood (nats) of
+    the molecule's canonical SELFIES tokens, ``<end>`` included, decoded from its own
+    posterior mean. ``kl`` is KL(q(z|x) || N(0, I)). ``nelbo`` = nll + kl is the negative
+    evidence lower bound with the reconstruction term taken at z = mu (deterministic)
+    instead of its expectation over q: an upper bound on -log p(x) up to that choice.
+    """
+
+    mu: np.ndarray  # (n, d) posterior means
+    nll: np.ndarray  # (n,)
+    n_tokens: np.ndarray  # (n,) tokens scored (symbols + <end>); 0 where not encodable
+    kl: np.ndarray  # (n,)
+    reasons: list[str | None]
+
+    @property
+    def ok(self) -> np.ndarray:
+        return np.array([r is None for r in self.reasons], dtype=bool)
+
+    @property
+    def nll_per_token(self) -> np.ndarray:
+        """Mean NLL per token: comparable across molecules of different sizes."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.n_tokens > 0, self.nll / self.n_tokens, np.nan)
+
+    @property
+    def nelbo(self) -> np.ndarray:
+        return self.nll + self.kl
 
 
 class LatentSpace:
@@ -159,6 +191,77 @@ class LatentSpace:
         )
         latent = self._encode_tokens(tokens[ok], batch_size)
         return EncodedTable(records=records.reset_index(drop=True), latent=latent, rejects=rejects)
+
+    # -- likelihood --------------------------------------------------------------
+    def _likelihood_tokens(
+        self, tokens: np.ndarray, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior means, teacher-forced NLL at z = mu and KL of encoded token rows."""
+        import torch
+
+        from molspace.model.data import lengths_of
+        from molspace.model.vae import kl_per_row
+
+        n = len(tokens)
+        mu_out = np.zeros((n, self.latent_dim), dtype=np.float32)
+        nll = np.zeros(n, dtype=np.float64)
+        kl = np.zeros(n, dtype=np.float64)
+        if n == 0:
+            return mu_out, nll, kl
+        lengths = lengths_of(tokens)
+        order = np.argsort(lengths, kind="stable")
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                index = order[start : start + batch_size]
+                width = int(lengths[index].max())
+                batch = torch.from_numpy(tokens[index, :width].astype(np.int64)).to(self.device)
+                mu, logvar = self.model.encode(batch, torch.from_numpy(lengths[index]))
+                mu, logvar = mu.float(), logvar.float()
+                log_probs = self.model.token_log_probs(mu, batch, self._start_mask)
+                mu_out[index] = mu.cpu().numpy()
+                nll[index] = -log_probs.double().sum(-1).cpu().numpy()
+                kl[index] = kl_per_row(mu, logvar).double().cpu().numpy()
+        return mu_out, nll, kl
+
+    def likelihood(self, smiles: Sequence[str], batch_size: int = 256) -> Likelihood:
+        """NLL, KL and posterior mean of every molecule of a library; never raises for a row.
+
+        Rows the model cannot encode (unparseable, unknown symbols, too long) get NaN
+        and their reason, so a caller keeps every input row.
+        """
+        from molspace.model.data import lengths_of
+
+        texts = [s if isinstance(s, str) else "" for s in smiles]
+        tokens, _, reasons = self.vocabulary.encode_smiles(texts)
+        ok = np.array([r is None for r in reasons], dtype=bool)
+        n = len(texts)
+        mu = np.full((n, self.latent_dim), np.nan, dtype=np.float64)
+        nll = np.full(n, np.nan)
+        kl = np.full(n, np.nan)
+        n_tokens = np.zeros(n, dtype=np.int64)
+        if ok.any():
+            mu[ok], nll[ok], kl[ok] = self._likelihood_tokens(tokens[ok], batch_size)
+            n_tokens[ok] = lengths_of(tokens[ok])
+        return Likelihood(mu=mu, nll=nll, n_tokens=n_tokens, kl=kl, reasons=list(reasons))
+
+    def reconstruction_nll(
+        self, smiles: Sequence[str], batch_size: int = 256, *, per_token: bool = False
+    ) -> np.ndarray:
+        """-log p(x | z = mu(x)) of molecules a user names (nats; per token if ``per_token``).
+
+        Teacher-forced, so it needs no greedy decode and is finer than exact-match
+        reconstruction: a molecule the decoder would almost rebuild scores low even
+        when one token differs. Float32 inference, deterministic. Raises like ``encode``.
+        """
+        if isinstance(smiles, str):
+            smiles = [smiles]
+        result = self.likelihood(smiles, batch_size=batch_size)
+        for text, reason in zip(smiles, result.reasons, strict=True):
+            if reason is not None:
+                if reason_category(reason) in PARSE_REASONS:
+                    raise InvalidMoleculeError(f"{text}: {reason}")
+                raise VocabularyError(f"{text}: cannot be encoded by this model: {reason}")
+        return result.nll_per_token if per_token else result.nll
 
     # -- decoding ----------------------------------------------------------------
     def decode_details(

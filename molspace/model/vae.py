@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from molspace.model.config import ModelConfig
 from molspace.selfies_vocab import BOS, EOS, PAD
 
-__all__ = ["SelfiesVAE", "VAEOutput", "kl_per_dim"]
+__all__ = ["SelfiesVAE", "VAEOutput", "kl_per_dim", "kl_per_row"]
 
 
 class VAEOutput(dict):
@@ -26,6 +26,11 @@ class VAEOutput(dict):
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) per latent dimension, averaged over the batch (D,)."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean(0)
+
+
+def kl_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) of each row, summed over latent dimensions (B,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
 class SelfiesVAE(nn.Module):
@@ -172,6 +177,30 @@ class SelfiesVAE(nn.Module):
                 z_act = z_act[running]
                 h = h[:, running].contiguous()
         return out
+
+    def token_log_probs(
+        self, z: torch.Tensor, tokens: torch.Tensor, start_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """log p(x_t | x_<t, z) of every target token (B,T) under teacher forcing; 0 at padding.
+
+        The decoder's distribution is renormalised with the masks ``generate`` applies
+        (atoms only first, never padding or ``<start>``), so the result is the
+        probability that sampling at temperature 1 from ``z`` produces exactly ``tokens``.
+        ``tokens`` are rows ``s_1 ... s_n <end> [nop]...`` as the vocabulary encodes them.
+        """
+        inputs = torch.full_like(tokens, PAD)
+        inputs[:, 0] = BOS
+        inputs[:, 1:] = tokens[:, :-1]
+        inputs = inputs.masked_fill(inputs == EOS, PAD)
+        logits = self.decode_logits(z, inputs).float()
+        forbid = torch.zeros(self.vocab_size, dtype=torch.bool, device=logits.device)
+        forbid[PAD] = True
+        forbid[BOS] = True
+        mask = forbid.expand(logits.shape[1], -1).clone()
+        mask[0] = ~start_mask.to(logits.device)
+        log_probs = torch.log_softmax(logits.masked_fill(mask, float("-inf")), dim=-1)
+        picked = log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        return picked.masked_fill(tokens == PAD, 0.0)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
