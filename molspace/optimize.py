@@ -749,6 +749,21 @@ def _worker(
     }
 
 
+def _leave_stop_signals_to_the_driver() -> None:
+    """Run on the worker processes of a LocalCluster we started: ignore SIGINT/SIGTERM.
+
+    Ctrl-C (and a batch system's SIGTERM) reaches the whole process group; the workers
+    would die mid-batch with a KeyboardInterrupt while the driver turns the same signal
+    into the stop event, after which each worker tells its batch and the cluster is
+    closed (the nanny stops its worker through a queue, and SIGKILL if it must)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run_parallel(
     config: OptimizeConfig,
     objective: dict[str, Any] | None,
@@ -881,6 +896,7 @@ def optimize(
 
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
                 client = Client(cluster)
+                client.run(_leave_stop_signals_to_the_driver)
             try:
                 if workers <= 1:  # a given cluster: one optimization loop per Dask worker
                     workers = max(1, len(client.scheduler_info().get("workers", {})))
