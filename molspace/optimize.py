@@ -649,6 +649,8 @@ def run_optimization(
     once: the study's oracle ledger keeps the oracle calls exact across them.
     ``should_stop`` (default: SIGTERM/SIGINT seen) is polled between batches.
     """
+    import optuna
+
     from molspace.interrupt import stop_requested
     from molspace.optimize_storage import storage_url
 
@@ -674,7 +676,8 @@ def run_optimization(
     cache = OracleCache.from_records(config.budget, records)
     ledger = open_ledger(url, study.study_name, study._study_id, config.budget, config.stale_after)
     try:
-        counts = ledger.start(len(trials), records)
+        asked = sum(1 for t in trials if t.state != optuna.trial.TrialState.WAITING)
+        counts = ledger.start(asked, records)
         loop = _Loop(
             study,
             space,

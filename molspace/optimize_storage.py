@@ -6,6 +6,10 @@
 - ``journal:<path>`` or a ``*.journal`` / ``*.log`` path: ``JournalStorage`` on a file,
   which Optuna recommends over SQLite for several processes on one machine
 - ``:memory:``: in-process only (benchmarks; nothing is resumable)
+
+The study's oracle ledger (``molspace.oracle_ledger``) lives beside it: tables in the same
+database, or a ``<journal>.oracle`` sidecar next to a journal file. Copy or delete it with
+the study.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ PMO counts an optimizer's cost in *unique* oracle calls: a molecule proposed twi
 once, and a run's budget of 10,000 means 10,000 distinct molecules. ``OracleCache``
 holds what was scored (values, components and the order of first scoring), so a duplicate
 decode gets the cached value for free and the call order feeds the AUC top-k metric.
-It is rebuilt from the trials of an Optuna study on resume, which is how a re-run
-honours the total budget.
+In an optimization run it is one process's memo, rebuilt from the study's trials on
+resume; what counts across processes (who scores a molecule, how much budget is left) is
+the study's oracle ledger (``molspace.oracle_ledger``), and every value the ledger hands
+back lands here, so a molecule seen once never costs this process a ledger look-up again.
 """
 
 from __future__ import annotations

@@ -194,11 +194,12 @@ class OracleLedger(ABC):
     def start(self, n_trials: int, records: Iterable[Mapping[str, Any]] = ()) -> Counts:
         """Register this worker and start its heartbeat.
 
-        ``n_trials`` is the study's trial count: a study without trials and without other
-        live workers cannot own claims, so rows left under its key (a deleted study whose
-        id was reused) are cleared. ``records`` (``smiles``/``values``/``components``/
-        ``trial`` of the scored trials, in call order) seed an empty ledger of a study
-        scored before the ledger existed.
+        ``n_trials`` counts the study's trials that were ever asked (WAITING ones, e.g.
+        enqueued seeds, do not count): a study without them and without other live workers
+        cannot own claims, so rows left under its key (a deleted study whose id was reused,
+        a journal file deleted without its sidecar) are cleared. ``records`` (``smiles``,
+        ``values``, ``components``, ``trial`` of the scored trials, in call order) seed an
+        empty ledger of a study scored before the ledger existed.
         """
         seeded = _dedupe(records)
 
@@ -228,18 +229,23 @@ class OracleLedger(ABC):
         return counts
 
     def close(self) -> None:
-        """Stop the heartbeat, give back unscored claims and unregister (idempotent)."""
+        """Stop the heartbeat, give back unscored claims and unregister (idempotent).
+
+        Never raises: when the storage cannot be reached the claims simply expire after
+        ``stale_after``, and an error that ended the run stays the one reported."""
+
+        def body(t: _Txn) -> None:
+            t.release(self.worker, None)
+            t.drop_workers([self.worker])
+
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
             thread.join(timeout=max(5.0, self.stale_after))
         try:
-
-            def body(t: _Txn) -> None:
-                t.release(self.worker, None)
-                t.drop_workers([self.worker])
-
             self._run(body)
+        except Exception as exc:
+            _log.warning("oracle ledger: could not unregister (claims will expire): %s", exc)
         finally:
             self._dispose()
 
@@ -410,6 +416,7 @@ class _State:
         self.rows: dict[str, LedgerRow] = {}
         self.slots: dict[int, str] = {}
         self._workers: dict[str, WorkerRow] = {}
+        self.unscored: set[str] = set()  # claims waiting for their score
         self.n_scored = 0
         self.top = -1  # an upper bound of the largest slot (exact unless the top was dropped)
         self.ops: list[dict[str, Any]] | None = None  # recording while a transaction runs
@@ -424,18 +431,21 @@ class _State:
             if s not in self.rows and slot not in self.slots:
                 self.rows[s] = LedgerRow(s, slot, op["w"], op.get("trial"))
                 self.slots[slot] = s
+                self.unscored.add(s)
                 self.top = max(self.top, slot)
         elif kind == "fill":
             row = self.rows.get(op["smiles"])
             if row is not None and row.worker == op["w"] and not row.scored:
                 values = tuple(float(v) for v in op["values"])
                 self.rows[row.smiles] = replace(row, values=values, components=op["comp"])
+                self.unscored.discard(row.smiles)
                 self.n_scored += 1
         elif kind == "drop":
             row = self.rows.get(op["smiles"])
             if row is not None and not row.scored:
                 del self.rows[row.smiles]
                 del self.slots[row.slot]
+                self.unscored.discard(row.smiles)
         elif kind == "beat":
             old = self._workers.get(op["w"])
             trials = tuple(op["trials"]) if op.get("trials") is not None else None
@@ -447,6 +457,7 @@ class _State:
         elif kind == "clear":
             self.rows.clear()
             self.slots.clear()
+            self.unscored.clear()
             self.n_scored = 0
             self.top = -1
 
@@ -473,13 +484,11 @@ class _State:
 
     def drop_unscored(self, keep_workers: Sequence[str]) -> None:
         keep = set(keep_workers)
-        for row in list(self.rows.values()):
-            if not row.scored and row.worker not in keep:
-                self._emit(op="drop", smiles=row.smiles)
+        for s in [s for s in self.unscored if self.rows[s].worker not in keep]:
+            self._emit(op="drop", smiles=s)
 
     def release(self, worker: str, smiles: Sequence[str] | None) -> None:
-        names = self.rows if smiles is None else smiles
-        for s in list(names):
+        for s in list(self.unscored if smiles is None else smiles):
             row = self.rows.get(s)
             if row is not None and row.worker == worker and not row.scored:
                 self._emit(op="drop", smiles=s)
@@ -662,6 +671,7 @@ def _tables(metadata: Any) -> tuple[Any, Any, Any]:
         sa.Column("values_json", sa.Text, nullable=True),
         sa.Column("components_json", sa.Text, nullable=True),
         sa.UniqueConstraint("study", "smiles", name="uq_molspace_oracle_ledger_smiles"),
+        sa.Index("ix_molspace_oracle_ledger_open", "study", "scored_at"),
     )
     workers = sa.Table(
         "molspace_ledger_workers",

@@ -457,6 +457,24 @@ def test_stop_signal_reaches_dask_workers_and_resumes_exactly(tmp_path: Path, si
 
 
 @pytest.mark.slow
+def test_moses_defaults_work_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    """The PCA library and the novelty set default to the installed MOSES training set,
+    found by ``moses_dir()``, not by a path relative to the working directory."""
+    monkeypatch.chdir(tmp_path)
+    config = _config(
+        tmp_path,
+        budget=8,
+        space={"kind": "pca", "n_components": 4, "library_size": 100},
+        novelty_reference=None,
+    )
+    summary = optimize(config, out_dir=tmp_path / "o")
+    assert summary["n_oracle_calls"] == 8
+    assert "novelty" not in summary  # not skipped
+    table = pd.read_parquet(tmp_path / "o" / "candidates.parquet")
+    assert table["novel"].dtype == bool and len(table) == 8
+
+
+@pytest.mark.slow
 def test_multi_objective_pareto_front(tmp_path: Path) -> None:
     objective = {
         "aggregation": "geometric",
