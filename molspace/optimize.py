@@ -28,6 +28,7 @@ from pydantic import Field
 
 from molspace.config import StrictModel
 from molspace.errors import ConfigError, InputError
+from molspace.optimize_local import local_children
 from molspace.optimize_scoring import (
     Constraints,
     ConstraintSpec,
@@ -52,6 +53,7 @@ __all__ = [
 
 SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random")
 _ATTR = "mol"  # trial user attribute holding smiles/status/components/z
+_Z = "z_exact"  # enqueued trials: the full latent vector to decode (seeds, local moves)
 
 
 class SpaceSpec(StrictModel):
@@ -92,7 +94,12 @@ class OptimizeConfig(StrictModel):
         le=1.0,
         description="share of a batch spent perturbing the current top molecules",
     )
-    local_sigma: float = Field(0.3, gt=0)
+    local_sigma: float = Field(
+        0.3,
+        gt=0,
+        description="local step in full latent space, in units of the encoded molecules' "
+        "spread per dimension (each child draws from sigma/2 .. 2 sigma)",
+    )
     local_top: int = Field(10, ge=1)
     local_crossover: float = Field(
         0.0, ge=0.0, le=1.0, description="share of local moves that blend two top molecules"
@@ -334,8 +341,10 @@ def _resolve_space(
     study.set_user_attr("sampler", config.sampler)
     if seeds and seed_latents is not None:
         x = space.from_latent(seed_latents)
-        for smiles, params in zip(seeds, space.params_of(x), strict=True):
-            study.enqueue_trial(params, user_attrs={"seed_smiles": smiles})
+        for smiles, params, z in zip(seeds, space.params_of(x), seed_latents, strict=True):
+            # the exact encoding is decoded, not its projection into the search space
+            exact = np.round(z, 5).tolist()
+            study.enqueue_trial(params, user_attrs={"seed_smiles": smiles, _Z: exact})
     return space, seed_latents
 
 
@@ -361,7 +370,7 @@ class _Loop:
     n_total: int = 0  # trials in the study (this worker's view: numbers are contiguous)
     scored: int = 0  # molecules scored in the study, from the ledger's last answer
     held: int = 0  # ... plus molecules claimed by live workers and not scored yet
-    _x_of: dict[str, np.ndarray] = field(default_factory=dict)
+    _z_of: dict[str, np.ndarray] = field(default_factory=dict)  # molecule -> its latent
 
     def _time(self, key: str, start: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
@@ -389,29 +398,32 @@ class _Loop:
             self.batch()
 
     def _enqueue_local(self, n: int) -> None:
-        """Perturb the current top molecules' parameters (a cheap local search)."""
-        if n <= 0 or not self._x_of:
+        """Children of the current top molecules, made in the full latent space from the
+        exact vectors they were decoded from (``molspace.optimize_local``); each child is
+        enqueued with its own vector and, for the sampler's model, its projection."""
+        if n <= 0 or not self._z_of:
             return
         top = sorted(
-            (e for e in self.cache.entries() if e.smiles in self._x_of),
+            (e for e in self.cache.entries() if e.smiles in self._z_of),
             key=lambda e: e.values[0],
             reverse=True,
         )[: self.config.local_top]
         if not top:
             return
-        bound = self.space.bound
-        sigma = self.config.local_sigma
-        for i in range(n):
-            parent = self._x_of[top[i % len(top)].smiles]
-            child = parent + self.rng.normal(0, sigma, parent.shape)
-            if len(top) > 1 and self.rng.random() < self.config.local_crossover:
-                # blend crossover with another top molecule (BLX-0.25), then a smaller mutation
-                other = self._x_of[top[int(self.rng.integers(len(top)))].smiles]
-                u = self.rng.uniform(-0.25, 1.25, parent.shape)
-                child = parent + u * (other - parent) + self.rng.normal(0, sigma / 2, parent.shape)
+        parents = np.stack([self._z_of[e.smiles] for e in top])
+        children, index = local_children(
+            parents,
+            self.space.dimension_scale,
+            n,
+            self.rng,
+            sigma=self.config.local_sigma,
+            crossover=self.config.local_crossover,
+        )
+        params = self.space.params_of(self.space.from_latent(children))
+        for child, i, p in zip(children, index, params, strict=True):
             self.study.enqueue_trial(
-                self.space.params_of(np.clip(child, -bound, bound))[0],
-                user_attrs={"local_parent": top[i % len(top)].smiles},
+                p,
+                user_attrs={"local_parent": top[int(i)].smiles, _Z: np.round(child, 5).tolist()},
             )
 
     def batch(self) -> None:
@@ -448,8 +460,8 @@ class _Loop:
         except Exception:
             optuna.logging.get_logger(__name__).warning("could not fail the aborted batch")
 
-    def _decode(self, trials: list[Any]) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """Parameters, latent vectors and canonical molecules (with a reason) of a batch."""
+    def _decode(self, trials: list[Any]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Latent vectors and canonical molecules (with a reason) of a batch."""
         from rdkit import Chem
 
         from molspace.chem.rdlog import capture_rdkit_log
@@ -458,6 +470,10 @@ class _Loop:
         names = self.space.param_names
         x = np.array([[t.params[n] for n in names] for t in trials])
         z = self.space.to_latent(x)
+        for i, trial in enumerate(trials):  # seeds and local moves carry their exact vector
+            exact = trial.user_attrs.get(_Z)
+            if exact is not None and len(exact) == z.shape[1]:
+                z[i] = exact
         t0 = time.perf_counter()
         decoded = self.latent.decode(
             z,
@@ -474,10 +490,10 @@ class _Loop:
                 reason = self.constraints.degenerate(mol)
                 rows.append({"smiles": canonical, "mol": mol, "reason": reason})
         self._time("prepare", t0)
-        return x, z, rows
+        return z, rows
 
     def _run_batch(self, trials: list[Any], told: set[int], claims: list[str]) -> None:
-        x, z, rows = self._decode(trials)
+        z, rows = self._decode(trials)
         wanted: dict[str, int] = {}  # new molecule -> the first trial that decoded it
         for trial, row in zip(trials, rows, strict=True):
             s = row["smiles"]
@@ -488,7 +504,7 @@ class _Loop:
         t0 = time.perf_counter()
         penalty = tuple(self.config.penalty for _ in self.scorer.objective_names)
         first_seen: set[str] = set()
-        for trial, row, zi, xi in zip(trials, rows, z, x, strict=True):
+        for trial, row, zi in zip(trials, rows, z, strict=True):
             s = row["smiles"]
             info: dict[str, Any] = {
                 "smiles": s,
@@ -510,7 +526,7 @@ class _Loop:
                     info["status"] = "scored" if s in fresh and s not in first_seen else "cached"
                     first_seen.add(s)
                     info["components"] = entry.components
-                    self._x_of.setdefault(s, xi)
+                    self._z_of.setdefault(s, zi)
                     values, cons = self._judge(entry.values, row["mol"], info)
             self._tell(trial, info, values, cons)
             told.add(trial.number)
@@ -615,7 +631,9 @@ class _Loop:
             # a Trial handle on a trial another process asked (Optuna has no public id getter)
             trial = optuna.trial.Trial(self.study, frozen._trial_id)
             info: dict[str, Any] = {"smiles": None, "worker": None, "recovered_by": self.worker_id}
-            if all(n in frozen.params for n in names):
+            if frozen.user_attrs.get(_Z) is not None:
+                info["z"] = frozen.user_attrs[_Z]
+            elif all(n in frozen.params for n in names):
                 xi = np.array([[frozen.params[n] for n in names]])
                 info["z"] = np.round(self.space.to_latent(xi)[0], 5).tolist()
             row: LedgerRow | None = scored.get(number)
@@ -696,8 +714,8 @@ def run_optimization(
         )
         for t in trials:
             mol = t.user_attrs.get(_ATTR)
-            if mol and mol.get("status") == "scored" and t.params:
-                loop._x_of[mol["smiles"]] = np.array([t.params[n] for n in space.param_names])
+            if mol and mol.get("status") == "scored" and mol.get("z"):
+                loop._z_of[mol["smiles"]] = np.asarray(mol["z"], dtype=float)
         loop.recover()
         max_trials = config.max_trials or 10 * config.budget + 10 * config.batch_size
         stopped = loop.run(max_trials)

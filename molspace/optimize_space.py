@@ -11,6 +11,11 @@ them to latent vectors ``z = center + x @ basis`` (and back, to enqueue known mo
   deviations of the encoded data); a low-dimensional space where molecules actually live,
   which keeps TPE/CMA-ES/GP cheap and sample-efficient.
 
+A space also carries the per-dimension spread of encoded molecules (``scale``): local
+moves around good molecules happen in the full latent space, in those units
+(``molspace.optimize_local``), because a molecule's own latent vector is almost never
+inside a low-dimensional search subspace.
+
 The space is stored as JSON in the study (``space`` user attribute), so a resumed study
 keeps the exact same geometry even if the library file changed.
 """
@@ -36,6 +41,12 @@ class LatentSearchSpace:
     basis: np.ndarray  # (m, d)
     bound: float
     radius: float | None = None
+    scale: np.ndarray | None = None  # (d,) spread of encoded molecules per latent dimension
+
+    @property
+    def dimension_scale(self) -> np.ndarray:
+        """Per-dimension step unit for local moves in full latent space (1 = the prior's)."""
+        return self.scale if self.scale is not None else np.ones(self.latent_dim)
 
     @property
     def latent_dim(self) -> int:
@@ -81,6 +92,7 @@ class LatentSearchSpace:
                 "radius": self.radius,
                 "center": np.round(self.center, 8).tolist(),
                 "basis": np.round(self.basis, 8).tolist(),
+                "scale": None if self.scale is None else np.round(self.scale, 8).tolist(),
             }
         )
 
@@ -93,6 +105,7 @@ class LatentSearchSpace:
             basis=np.asarray(data["basis"], dtype=float),
             bound=float(data["bound"]),
             radius=data["radius"],
+            scale=None if data.get("scale") is None else np.asarray(data["scale"], dtype=float),
         )
 
     def digest(self) -> str:
@@ -125,4 +138,4 @@ def pca_space(latents: np.ndarray, n_components: int = 8, bound: float = 3.0) ->
     # fix the sign of each axis so the space is reproducible across BLAS builds
     signs = np.sign(vt[:m, np.argmax(np.abs(vt[:m]), axis=1)].diagonal())
     basis = (vt[:m] * signs[:, None]) * std[:, None]
-    return LatentSearchSpace("pca", mean, basis, float(bound))
+    return LatentSearchSpace("pca", mean, basis, float(bound), scale=z.std(axis=0, ddof=1))
