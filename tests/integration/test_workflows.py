@@ -131,6 +131,24 @@ def test_explore_workflow_reduced(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_design_as_shipped_beats_the_best_screened_input(tmp_path: Path) -> None:
+    """The README's main job on the shipped defaults (model, library, budget): its best
+    novel candidate must score above the best molecule the screen found (about 4 min)."""
+    out = tmp_path / "design"
+    run_workflow(WORKFLOWS / "design.toml", out=out, workers=2, log=quiet)
+    manifest = json.loads((out / "run.json").read_text())
+    best_screened = pd.read_csv(out / "screen" / "out" / "top_k.csv")["score"].max()
+    candidates = pd.read_parquet(out / manifest["steps"]["optimize"]["outputs"]["candidates"])
+    screened = set(pd.read_parquet(out / "screen" / "out" / "results")["smiles"])
+    assert not set(candidates["smiles"]) & screened  # novel: neither screened ...
+    assert candidates["novel"].all()  # ... nor in the model's training set
+    for smiles in candidates["smiles"].head(10):
+        mol = Chem.MolFromSmiles(smiles)
+        assert mol is not None and mol.GetNumHeavyAtoms() >= 10
+    assert candidates["score"].iloc[0] > best_screened
+
+
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_rerun_resumes(tmp_path: Path) -> None:
     out = tmp_path / "design"
     command = [
