@@ -1,6 +1,8 @@
 """Anomaly detection benchmark: can molspace tell held-out MOSES molecules from others?
 
-Reference: a MOSES *train* slice (density fitted, threshold calibrated on it).
+Reference: a MOSES *train* slice (density fitted, threshold calibrated on it), or
+with ``--reference test`` MOSES test rows the benchmark does not evaluate (held out
+from the VAE's training, so its NLL is not in-sample).
 In-distribution: held-out MOSES *test* molecules (label 0).
 Out-of-distribution sets (label 1), each against the same test molecules:
 
