@@ -125,8 +125,10 @@ class AnomalyConfig(StrictModel):
     model: str | None = None
     n_reference: int = Field(10_000, ge=100, le=1_000_000)
     quantile: float = Field(0.99, ge=0.5, lt=1.0)
-    components: list[Literal["density", "reconstruction"]] = Field(
-        default_factory=lambda: ["density", "reconstruction"]
+    components: list[Literal["density", "nll", "nll_total", "elbo", "reconstruction"]] = Field(
+        default_factory=lambda: ["density", "nll"],
+        description="signals combined (Fisher): latent density, teacher-forced NLL per token "
+        "(nll) or in total, the negative ELBO, greedy reconstruction failure",
     )
     standardize: bool = True
     max_molecules: int | None = Field(None, ge=1)

@@ -149,6 +149,10 @@ def anomaly(
     model: str | None = _MODEL,
     n_reference: int = typer.Option(10_000, help="Reference molecules used."),
     quantile: float = typer.Option(0.99, help="Reference quantile of the outlier threshold."),
+    components: str = typer.Option(
+        "density,nll",
+        help="Signals to combine: density, nll, nll_total, elbo, reconstruction (comma list).",
+    ),
     standardize: bool = typer.Option(
         True, "--standardize/--no-standardize", help="Largest fragment + neutralise before scoring."
     ),
@@ -170,6 +174,7 @@ def anomaly(
             "model": model,
             "n_reference": n_reference,
             "quantile": quantile,
+            "components": [c.strip() for c in components.split(",") if c.strip()],
             "standardize": standardize,
             "max_molecules": max_molecules,
             "smiles_column": smiles_column,
