@@ -329,13 +329,25 @@ def _build_space(
 
 
 def _resolve_space(
-    study: Any, config: OptimizeConfig, latent: Any, seeds: list[str]
+    study: Any,
+    config: OptimizeConfig,
+    latent: Any,
+    seeds: list[str],
+    ledger: OracleLedger | None = None,
 ) -> tuple[LatentSearchSpace, np.ndarray | None]:
+    """The study's search space: the stored one, else built here and stored with the
+    seeds. With a ledger, processes creating the study at the same moment (whose spaces
+    may differ: another seed, another PCA sample) all adopt the first one settled, and
+    only its creator enqueues the seeds."""
     seed_latents = latent.encode(seeds) if seeds else None
     stored = study.user_attrs.get("space")
     if stored is not None:
         return LatentSearchSpace.from_json(stored), seed_latents
     space = _build_space(config, latent, seed_latents)
+    if ledger is not None:
+        settled = ledger.settle("space", space.to_json())
+        if settled != space.to_json():  # another process created the study first
+            return LatentSearchSpace.from_json(settled), seed_latents
     study.set_user_attr("space", space.to_json())
     study.set_user_attr("budget", config.budget)
     study.set_user_attr("sampler", config.sampler)
@@ -682,13 +694,6 @@ def run_optimization(
     constraints = Constraints(config.constraints)
     url = storage_url(config.storage, out_dir)
     study = _load_study(config, url, scorer.directions)
-    seeds = _seed_smiles(config) if worker_id == 0 else []
-    space, _ = _resolve_space(study, config, latent, seeds)
-    if space.latent_dim != latent.latent_dim:
-        raise ConfigError(
-            f"study {config.study_name!r} was built for a {space.latent_dim}-dim latent space; "
-            f"this model has {latent.latent_dim}"
-        )
     trials = study.get_trials(deepcopy=False)
     records = scored_records(study)
     cache = OracleCache.from_records(config.budget, records)
@@ -696,6 +701,13 @@ def run_optimization(
     try:
         asked = sum(1 for t in trials if t.state != optuna.trial.TrialState.WAITING)
         counts = ledger.start(asked, records)
+        seeds = _seed_smiles(config) if worker_id == 0 else []
+        space, _ = _resolve_space(study, config, latent, seeds, ledger)
+        if space.latent_dim != latent.latent_dim:
+            raise ConfigError(
+                f"study {config.study_name!r} was built for a {space.latent_dim}-dim latent "
+                f"space; this model has {latent.latent_dim}"
+            )
         loop = _Loop(
             study,
             space,

@@ -14,6 +14,8 @@ the study.
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,6 @@ def _sqlite_storage(url: str) -> Any:
     import sqlite3
 
     import sqlalchemy
-    from optuna.storages import RDBStorage
 
     path = Path(url.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def _sqlite_storage(url: str) -> Any:
     except sqlite3.Error as exc:
         raise ConfigError(f"storage {path}: cannot open SQLite database: {exc}") from None
     # a generous timeout: several local workers may write at the same moment
-    storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    storage = _rdb_storage(url, engine_kwargs={"connect_args": {"timeout": 60}})
 
     def _pragmas(dbapi_connection: Any, record: Any) -> None:
         del record
@@ -67,10 +68,27 @@ def _sqlite_storage(url: str) -> Any:
     return storage
 
 
+def _rdb_storage(url: str, **kwargs: Any) -> Any:
+    """``RDBStorage``, retried when another process creates the schema at the same moment
+    (two runs started together on a new database: "table alembic_version already exists")."""
+    from optuna.storages import RDBStorage
+    from sqlalchemy.exc import DBAPIError
+
+    attempts = 5
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(url, **kwargs)
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
 def make_storage(url: str) -> Any:
     """An Optuna storage for a URL from :func:`storage_url`."""
     import optuna
-    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     if url == ":memory:":
@@ -82,6 +100,6 @@ def make_storage(url: str) -> Any:
     if url.startswith("sqlite:///"):
         return _sqlite_storage(url)
     try:
-        return RDBStorage(url)
+        return _rdb_storage(url)
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or missing driver
         raise ConfigError(f"storage {url!r}: {type(exc).__name__}: {exc}") from None

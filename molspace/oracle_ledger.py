@@ -7,9 +7,9 @@ molecules scored never exceed the budget, whatever the timing.
 
 Where it lives, beside the study:
 
-- RDB storage (SQLite, PostgreSQL, any SQLAlchemy URL): three small tables in the same
+- RDB storage (SQLite, PostgreSQL, any SQLAlchemy URL): four small tables in the same
   database (``molspace_oracle_ledger``, ``molspace_ledger_workers``,
-  ``molspace_ledger_studies``);
+  ``molspace_ledger_settings``, ``molspace_ledger_studies``);
 - journal file: a JSON-lines sidecar ``<journal>.oracle``, appended under an exclusive
   ``flock`` on ``<journal>.oracle.lock`` and replayed by every process;
 - in-memory storage: a dict (one process).
@@ -33,9 +33,16 @@ Semantics (one transaction per call, a few calls per batch; the key is ``name#st
   deletes a dead worker's unscored claims, so a killed worker never holds budget or
   molecules for longer than ``stale_after`` (no time at all on the same machine).
   Machines sharing a study must have clocks that agree to well within ``stale_after``.
+- ``settle(name, value)``: first writer wins, for study-wide choices made by whichever
+  process creates the study (its search space), when several start at the same moment.
 - ``orphans(running)`` names the RUNNING trials that no live worker holds (listed by a
   dead worker, or unlisted and older than ``stale_after``) and the scored rows claimed by
   them, so the optimizer can tell the scored ones and fail the rest on resume.
+
+Optuna's own heartbeat (``RDBStorage(heartbeat_interval=...)`` + ``fail_stale_trials``)
+is not used: in Optuna 5.0 it covers RDB storages only (``JournalStorage`` is no
+``BaseHeartbeat``), it beats from ``study.optimize`` (``study.ask`` warns), and it could
+only fail a dead worker's trials, not tell the ones whose molecule was already scored.
 """
 
 from __future__ import annotations
@@ -130,6 +137,8 @@ class _Txn(Protocol):
     def insert(self, rows: Sequence[LedgerRow], now: float) -> None: ...
     def fill(self, worker: str, scored: Mapping[str, Scored], now: float) -> set[str]: ...
     def scored_rows_of_trials(self, trials: Sequence[int]) -> dict[int, LedgerRow]: ...
+    def setting(self, name: str) -> str | None: ...
+    def set_setting(self, name: str, value: str) -> None: ...
     def clear(self) -> None: ...
 
 
@@ -355,6 +364,20 @@ class OracleLedger(ABC):
         if smiles:
             self._run(lambda t: t.release(self.worker, list(smiles)))
 
+    def settle(self, name: str, value: str) -> str:
+        """First writer wins: store ``value`` under ``name`` unless one is stored, and
+        return the stored one. Study-wide choices (the search space) are made this way
+        once for every process that creates the study at the same moment."""
+
+        def body(t: _Txn) -> str:
+            current = t.setting(name)
+            if current is None:
+                t.set_setting(name, value)
+                return value
+            return current
+
+        return self._run(body)
+
     def orphans(self, running: Mapping[int, float]) -> tuple[list[int], dict[int, LedgerRow]]:
         """Of the RUNNING trials (number -> start time, epoch seconds), those no live worker
         holds, and the scored rows that those trials claimed (keyed by trial number)."""
@@ -416,6 +439,7 @@ class _State:
         self.rows: dict[str, LedgerRow] = {}
         self.slots: dict[int, str] = {}
         self._workers: dict[str, WorkerRow] = {}
+        self.settings: dict[str, str] = {}
         self.unscored: set[str] = set()  # claims waiting for their score
         self.n_scored = 0
         self.top = -1  # an upper bound of the largest slot (exact unless the top was dropped)
@@ -454,7 +478,10 @@ class _State:
             self._workers[op["w"]] = WorkerRow(op["w"], op["host"], op["pid"], op["t"], trials)
         elif kind == "bye":
             self._workers.pop(op["w"], None)
+        elif kind == "set":
+            self.settings.setdefault(op["name"], op["value"])
         elif kind == "clear":
+            self.settings.clear()
             self.rows.clear()
             self.slots.clear()
             self.unscored.clear()
@@ -537,8 +564,14 @@ class _State:
         wanted = set(trials)
         return {r.trial: r for r in self.rows.values() if r.scored and r.trial in wanted}
 
+    def setting(self, name: str) -> str | None:
+        return self.settings.get(name)
+
+    def set_setting(self, name: str, value: str) -> None:
+        self._emit(op="set", name=name, value=value)
+
     def clear(self) -> None:
-        if self.rows:
+        if self.rows or self.settings:
             self._emit(op="clear")
 
 
@@ -649,7 +682,7 @@ class _StateLedger(OracleLedger):
 # --- SQL backend ----------------------------------------------------------------------------
 
 
-def _tables(metadata: Any) -> tuple[Any, Any, Any]:
+def _tables(metadata: Any) -> tuple[Any, Any, Any, Any]:
     import sqlalchemy as sa
 
     studies = sa.Table(
@@ -673,6 +706,13 @@ def _tables(metadata: Any) -> tuple[Any, Any, Any]:
         sa.UniqueConstraint("study", "smiles", name="uq_molspace_oracle_ledger_smiles"),
         sa.Index("ix_molspace_oracle_ledger_open", "study", "scored_at"),
     )
+    settings = sa.Table(
+        "molspace_ledger_settings",
+        metadata,
+        sa.Column("study", sa.String(600), primary_key=True),
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
     workers = sa.Table(
         "molspace_ledger_workers",
         metadata,
@@ -683,14 +723,14 @@ def _tables(metadata: Any) -> tuple[Any, Any, Any]:
         sa.Column("heartbeat", sa.Float, nullable=False),
         sa.Column("trials_json", sa.Text, nullable=False),
     )
-    return studies, rows, workers
+    return studies, rows, workers, settings
 
 
 class _SqlTxn:
     """:class:`_Txn` on an SQLAlchemy connection inside a transaction."""
 
-    def __init__(self, conn: Any, key: str, rows: Any, workers: Any) -> None:
-        self.conn, self.key, self.t, self.w = conn, key, rows, workers
+    def __init__(self, conn: Any, key: str, rows: Any, workers: Any, settings: Any) -> None:
+        self.conn, self.key, self.t, self.w, self.s = conn, key, rows, workers, settings
 
     def _row(self, r: Any) -> LedgerRow:
         values = tuple(json.loads(r.values_json)) if r.values_json is not None else None
@@ -837,8 +877,19 @@ class _SqlTxn:
         )
         return {r.trial: self._row(r) for r in found}
 
+    def setting(self, name: str) -> str | None:
+        s = self.s
+        found = self.conn.execute(
+            s.select().with_only_columns(s.c.value).where(s.c.study == self.key, s.c.name == name)
+        ).first()
+        return None if found is None else str(found[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        self.conn.execute(self.s.insert().values(study=self.key, name=name, value=value))
+
     def clear(self) -> None:
         self.conn.execute(self.t.delete().where(self.t.c.study == self.key))
+        self.conn.execute(self.s.delete().where(self.s.c.study == self.key))
 
 
 class _SqlLedger(OracleLedger):
@@ -870,7 +921,7 @@ class _SqlLedger(OracleLedger):
             engine = sa.create_engine(url, pool_pre_ping=True)
         self._engine = engine
         metadata = sa.MetaData()
-        self._studies, self._rows, self._workers = _tables(metadata)
+        self._studies, self._rows, self._workers, self._settings = _tables(metadata)
         self._retry(lambda: metadata.create_all(engine, checkfirst=True))
         self._retry(self._register_study)
 
@@ -907,7 +958,8 @@ class _SqlLedger(OracleLedger):
                 # already holds the database's write lock from BEGIN IMMEDIATE)
                 lock = sa.select(s.c.study).where(s.c.study == self.key).with_for_update()
                 conn.execute(lock)
-                return body(_SqlTxn(conn, self.key, self._rows, self._workers))
+                txn = _SqlTxn(conn, self.key, self._rows, self._workers, self._settings)
+                return body(txn)
 
         return self._retry(attempt)
 

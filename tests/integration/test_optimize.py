@@ -100,8 +100,14 @@ def assert_exact(study, budget: int, calls: list[tuple[int, str]] | None = None)
             assert mol["status"] in {"over_budget", "abandoned", "unresolved"}, mol
 
 
-def _shared_toml(path: Path, budget: int, batch_size: int = 8) -> Path:
-    """An optimize TOML scoring with ``logged_qed`` in the tiny model's prior box."""
+def _shared_toml(path: Path, budget: int, batch_size: int = 8, pca: bool = False) -> Path:
+    """An optimize TOML scoring with ``logged_qed`` in the tiny model's prior box, or in
+    a PCA subspace of a 50-molecule sample (the sample, so the space, depends on the seed)."""
+    space = (
+        f'{{ kind = "pca", n_components = 4, library = "{LIBRARY}", library_size = 50 }}'
+        if pca
+        else '{ kind = "box", bound = 2.5 }'
+    )
     path.write_text(
         "[optimize]\n"
         f'model = "{TINY}"\n'
@@ -109,7 +115,7 @@ def _shared_toml(path: Path, budget: int, batch_size: int = 8) -> Path:
         f"budget = {budget}\n"
         f"batch_size = {batch_size}\n"
         'novelty_reference = ""\n'
-        'space = { kind = "box", bound = 2.5 }\n'
+        f"space = {space}\n"
         "constraints = { min_heavy_atoms = 6 }\n"
     )
     return path
@@ -307,9 +313,11 @@ def test_two_dask_workers_share_a_journal(tmp_path: Path, monkeypatch) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("storage", ["shared.db", "shared.journal"])
 def test_two_processes_share_one_study_exactly(tmp_path: Path, storage: str) -> None:
-    """Two separate ``molspace optimize`` processes (no Dask) on one study: the tiny model
-    decodes many of the same molecules in both, at the same moments; each is scored once."""
-    toml = _shared_toml(tmp_path / "opt.toml", budget=40)
+    """Two separate ``molspace optimize`` processes (no Dask), other seeds, on one new
+    study: both adopt the first search space created (their PCA samples differ), the tiny
+    model decodes many of the same molecules in both at the same moments, and each
+    molecule is scored once."""
+    toml = _shared_toml(tmp_path / "opt.toml", budget=40, pca=True)
     env = _oracle_env(tmp_path, delay=0.03, gate=2)
     args = [str(MOLSPACE), "optimize", str(toml), "--storage", str(tmp_path / storage)]
     args += ["--study-name", "shared"]
@@ -327,8 +335,17 @@ def test_two_processes_share_one_study_exactly(tmp_path: Path, storage: str) -> 
         assert proc.returncode == 0, err[-3000:]
         assert "40/40 molecules scored" in err
     calls = oracle_calls(tmp_path)
-    assert_exact(_load(str(tmp_path / storage), "shared"), 40, calls)
+    study = _load(str(tmp_path / storage), "shared")
+    assert_exact(study, 40, calls)
     assert len({pid for pid, _ in calls}) == 2, "both processes scored molecules"
+    # every sampled trial was decoded through the study's one stored space
+    from molspace.optimize_space import LatentSearchSpace
+
+    space = LatentSearchSpace.from_json(study.user_attrs["space"])
+    sampled = [t for t in study.trials if "z_exact" not in t.user_attrs]
+    x = np.array([[t.params[n] for n in space.param_names] for t in sampled])
+    z = np.array([t.user_attrs["mol"]["z"] for t in sampled])
+    assert np.allclose(space.to_latent(x), z, atol=1e-4)
 
 
 def _wait_for_calls(tmp_path: Path, proc: subprocess.Popen, n: int) -> None:

@@ -71,6 +71,8 @@ def test_two_workers_share_scores(tmp_path: Path, kind: str) -> None:
         b.fill({"CCC": ([3.0], {})})
         assert a.claim(["CCC"], {}).known["CCC"].values == (3.0,)
         assert a.status().scored == 3 == b.status().scored
+        # the first value settled is everyone's
+        assert a.settle("space", "from-a") == "from-a" == b.settle("space", "from-b")
     # a second study in the same storage has its own ledger
     other = open_ledger(url, "other", 1, 3)
     with other:
