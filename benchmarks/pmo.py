@@ -5,8 +5,9 @@ the metric is mol_opt's AUC top-10 (``molspace.oracles.top_k_auc``). Two methods
 
 - ``molspace``: ``molspace.optimize.run_optimization`` in a whitened PCA subspace of the
   encoded MOSES training set, batched ask/tell, with part of each batch perturbing the
-  current top molecules (``local_fraction``); sampler configurable (default ``random``
-  proposals + local search, the cheapest per trial; ``tpe`` for model-based proposals);
+  current top molecules in the full latent space (``local_fraction``); sampler
+  configurable (default ``random`` proposals + local search, the cheapest per trial;
+  ``tpe`` for model-based proposals);
 - ``prior``: random sampling of the latent prior N(0, I), the in-run baseline.
 
 Degenerate-molecule rejection is off, as in PMO: every distinct valid molecule costs a call.
@@ -139,8 +140,8 @@ def main() -> None:
     parser.add_argument("--bound", type=float, default=3.0, help="box/PCA half-width in std")
     parser.add_argument("--components", type=int, default=8)
     parser.add_argument("--local-fraction", type=float, default=0.75)
-    parser.add_argument("--local-sigma", type=float, default=0.5)
-    parser.add_argument("--local-crossover", type=float, default=0.0)
+    parser.add_argument("--local-sigma", type=float, default=0.3)
+    parser.add_argument("--local-crossover", type=float, default=0.3)
     parser.add_argument("--library-size", type=int, default=2000)
     parser.add_argument("--max-trials-factor", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")
