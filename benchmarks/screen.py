@@ -3,13 +3,20 @@
     .venv/bin/python benchmarks/screen.py             # 100k MOSES molecules (the issue's figures)
     .venv/bin/python benchmarks/screen.py --quick     # 2k molecules, a smoke run
     .venv/bin/python benchmarks/screen.py --full      # adds the 1M-molecule memory run
+    .venv/bin/python benchmarks/screen.py --runs pool,workers   # only the 2-process pair
+    .venv/bin/python benchmarks/screen.py --memory-only --n 1000000   # (3): worker RSS only
     .venv/bin/python benchmarks/screen.py --tanimoto-only   # only the Tanimoto search (1M)
 
 The panel, identical on every side: parse, standardize (normalize, largest
 fragment, neutralize), canonical SMILES + dedup, Lipinski + Veber, PAINS + Brenk,
 descriptors (MW, cLogP, TPSA, HBD, HBA, rotatable bonds, heavy atoms), QED, SA
 and a QED x SA objective. Baselines: a plain single-process RDKit loop and the
-same loop under ``multiprocessing.Pool(2)``.
+same loop under ``multiprocessing.Pool(2)``, one chunk per task (``chunksize=1``:
+the best-balanced Pool). Every clock includes starting and stopping the processes
+it uses: the Pool's, and molspace's LocalCluster (``screen(..., workers=2)``, what
+``molspace screen --workers 2`` runs). CPU ms/mol counts every process of a run
+(the driver, Dask's scheduler and nannies, the workers; the Pool's parent and
+children), so an overhead shows even when other load blurs the wall clock.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import gzip
 import math
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -124,40 +132,81 @@ def plain_loop(smiles: list[str]) -> list[tuple]:
     return rows
 
 
-def run_plain(smiles: list[str]) -> float:
-    start = time.perf_counter()
-    plain_loop(smiles)
-    return time.perf_counter() - start
+class Clock:
+    """Wall seconds and the CPU seconds of this process and its reaped children."""
+
+    @staticmethod
+    def _cpu() -> float:
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            total += usage.ru_utime + usage.ru_stime
+        return total
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), self._cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = self._cpu() - self.cpu
 
 
-def run_pool(smiles: list[str]) -> float:
+def run_plain(smiles: list[str]) -> Clock:
+    with Clock() as clock:
+        plain_loop(smiles)
+    return clock
+
+
+def run_pool(smiles: list[str]) -> Clock:
     chunk = chunk_size(len(smiles))
-    start = time.perf_counter()
-    with mp.get_context("spawn").Pool(2, initializer=_plain_init) as pool:
-        pool.map(plain_loop, [smiles[i : i + chunk] for i in range(0, len(smiles), chunk)])
-    return time.perf_counter() - start
+    chunks = [smiles[i : i + chunk] for i in range(0, len(smiles), chunk)]
+    with Clock() as clock, mp.get_context("spawn").Pool(2, initializer=_plain_init) as pool:
+        pool.map(plain_loop, chunks, chunksize=1)
+        pool.close()
+        pool.join()  # reaped, so the children's CPU is counted
+    return clock
 
 
 # -- molspace -----------------------------------------------------------------------------
 
 
 class RssSampler:
-    """Peak resident memory of each worker process, sampled every 0.2 s (psutil)."""
+    """Peak resident memory of each child process (the Dask workers).
 
-    def __init__(self, pids: list[int]) -> None:
-        import psutil
+    Reads the kernel's high-water mark (``VmHWM`` in /proc/PID/status) every 0.5 s,
+    so no short peak between samples is missed; the children are listed again every
+    5 s (a scan of /proc, the costly part) so that a restarted worker is seen too.
+    """
 
-        self.procs = [psutil.Process(p) for p in pids]
-        self.peak = dict.fromkeys(pids, 0)
+    def __init__(self) -> None:
+        self.peak: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @staticmethod
+    def _high_water(pid: int) -> int:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
     def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        pids: list[int] = []
+        tick = 0
         while not self._stop.is_set():
-            for proc in self.procs:
-                with contextlib.suppress(Exception):  # a worker restarting between samples
-                    self.peak[proc.pid] = max(self.peak[proc.pid], proc.memory_info().rss)
-            self._stop.wait(0.2)
+            if tick % 10 == 0:
+                with contextlib.suppress(Exception):
+                    pids = [p.pid for p in me.children(recursive=True)]
+            for pid in pids:
+                with contextlib.suppress(Exception):  # a process exiting between samples
+                    self.peak[pid] = max(self.peak.get(pid, 0), self._high_water(pid))
+            tick += 1
+            self._stop.wait(0.5)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -173,32 +222,30 @@ def chunk_size(n: int) -> int:
     return min(5000, max(250, n // 8))
 
 
-def run_molspace(library: Path, workers: int, memory: bool = False) -> tuple[float, float | None]:
+def run_molspace(library: Path, workers: int) -> tuple[Clock, float | None]:
+    """Time ``molspace.screen.screen`` (cluster start and stop included); peak worker RSS."""
     from molspace.config import parse_config
     from molspace.screen import ScreenSpec, screen
 
     n = sum(1 for _ in library.open())
-    config = {**SPEC, "screen": {**SPEC["screen"], "chunk_size": chunk_size(n)}}
+    config = {
+        **SPEC,
+        "screen": {**SPEC["screen"], "chunk_size": chunk_size(n)},
+        "cluster": {"dashboard_address": ":0"},
+    }
     spec = parse_config(ScreenSpec, config, "benchmark")
     out = Path(tempfile.mkdtemp(prefix="molspace-bench-"))
     try:
         if workers == 0:
-            start = time.perf_counter()
-            screen(library, spec, out, workers=0)
-            return time.perf_counter() - start, None
-        from distributed import Client, LocalCluster
-
-        with (
-            LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as lc,
-            Client(lc) as client,
-        ):
-            client.run(lambda: None)  # workers up before the clock starts (as in a Pool)
-            pids = list(client.run(os.getpid).values())
-            with RssSampler(pids) as sampler:
-                start = time.perf_counter()
-                screen(library, spec, out, client=client)
-                elapsed = time.perf_counter() - start
-            return elapsed, max(sampler.peak.values()) / 2**20 if memory else None
+            with Clock() as clock:
+                result = screen(library, spec, out, workers=0)
+            peak = None
+        else:
+            with RssSampler() as sampler, Clock() as clock:
+                result = screen(library, spec, out, workers=workers)
+            peak = max(sampler.peak.values(), default=0) / 2**20
+        assert result.summary["accounting_ok"] and result.summary["rows_in"] == n
+        return clock, peak
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -264,48 +311,102 @@ def report_tanimoto(quick: bool) -> None:
           f"chemfp 130 M/s is {CHEMFP_PER_CORE / best:.2f}x ours (target <= 3)")  # fmt: skip
 
 
+RUNS = {
+    "plain": "plain RDKit loop, 1 process",
+    "inprocess": "molspace, in-process (--workers 0)",
+    "pool": "multiprocessing.Pool(2) of the plain loop",
+    "workers": "molspace, LocalCluster 2 workers",
+}
+
+
+def report_panel(n: int, runs: list[str], full: bool, workdir: Path) -> None:
+    print(f"# molspace screening benchmark, {n:,} MOSES train molecules, {os.cpu_count()} CPUs")
+    print(f"# load average at start: {os.getloadavg()[0]:.1f} (other processes contend if > 0.5)")
+    smiles = molecules(n)
+    library = write_library(smiles, workdir)
+    clocks: dict[str, Clock] = {}
+    mem_n = None
+    for run in runs:  # always in this order: plain, in-process, Pool(2), 2 workers
+        if run == "plain":
+            clocks[run] = run_plain(smiles)
+        elif run == "inprocess":
+            clocks[run], _ = run_molspace(library, 0)
+        elif run == "pool":
+            clocks[run] = run_pool(smiles)
+        else:
+            clocks[run], mem_n = run_molspace(library, 2)
+        print(f"#   {RUNS[run]}: {clocks[run].wall:.1f} s (load {os.getloadavg()[0]:.1f})")
+    base = clocks.get("plain")
+    print(f"{'run':42s} {'mol/s':>9s} {'vs plain':>9s} {'CPU ms/mol':>11s}")
+    for run, clock in clocks.items():
+        ratio = f"{base.wall / clock.wall:8.2f}x" if base else f"{'-':>9s}"
+        print(f"{RUNS[run]:42s} {n / clock.wall:9.0f} {ratio} {1e3 * clock.cpu / n:11.2f}")
+    wall = {run: clock.wall for run, clock in clocks.items()}
+    if "plain" in wall and "inprocess" in wall:
+        print(f"(1) molspace 1 process / plain loop   = {wall['plain'] / wall['inprocess']:.2f}"
+              "  (target >= 0.9)")  # fmt: skip
+    if "plain" in wall and "workers" in wall:
+        print(f"(2) molspace 2 workers / plain loop   = {wall['plain'] / wall['workers']:.2f}"
+              "  (target >= 1.8)")  # fmt: skip
+    if "pool" in wall and "workers" in wall:
+        print(f"    molspace 2 workers / Pool(2)      = {wall['pool'] / wall['workers']:.2f}"
+              "  (target >= 1.0)")  # fmt: skip
+    print(f"# load average at the end: {os.getloadavg()[0]:.1f}")
+    if mem_n is not None:
+        print(f"(3) peak worker RSS at {n:,}: {mem_n:.0f} MiB")
+    if full and mem_n is not None:
+        big = write_library(molecules(1_000_000), workdir)
+        _, mem_big = run_molspace(big, 2)
+        print(f"    peak worker RSS at 1,000,000: {mem_big:.0f} MiB "
+              f"(ratio {mem_big / mem_n:.2f}, target <= 1.10)")  # fmt: skip
+
+
+def report_memory(n: int, workdir: Path) -> None:
+    """(3) alone: the same panel on 2 workers, only peak worker RSS (compare 100k with 1M)."""
+    print(f"# molspace worker memory, {n:,} MOSES train molecules, 2 workers, same panel")
+    print(f"# load average at start: {os.getloadavg()[0]:.1f}")
+    library = write_library(molecules(n), workdir)
+    clock, peak = run_molspace(library, 2)
+    print(f"(3) peak worker RSS at {n:,}: {peak:.0f} MiB  ({n / clock.wall:.0f} mol/s, "
+          f"load average at the end {os.getloadavg()[0]:.1f})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="molecules for the panel runs")
     parser.add_argument("--quick", action="store_true", help="2,000 molecules, small Tanimoto")
     parser.add_argument("--full", action="store_true", help="also the 1M-molecule memory run")
-    parser.add_argument("--skip-pool", action="store_true")
+    parser.add_argument(
+        "--runs",
+        default=",".join(RUNS),
+        help=f"comma-separated subset of {','.join(RUNS)} (default: all)",
+    )
+    parser.add_argument("--skip-pool", action="store_true", help="same as leaving pool out")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only (3): peak worker RSS of a 2-worker run"
+    )
     parser.add_argument("--tanimoto-only", action="store_true", help="only the Tanimoto search")
     args = parser.parse_args()
     if args.tanimoto_only:
         report_tanimoto(args.quick)
         return
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = sorted(set(runs) - set(RUNS))
+    if unknown:
+        parser.error(f"--runs: unknown {', '.join(unknown)} (known: {', '.join(RUNS)})")
+    runs = [r for r in RUNS if r in runs and not (args.skip_pool and r == "pool")]
     n = 2000 if args.quick else args.n
     workdir = Path(tempfile.mkdtemp(prefix="molspace-bench-lib-"))
-    print(f"# molspace screening benchmark, {n:,} MOSES train molecules, {os.cpu_count()} CPUs")
-    print(f"# load average at start: {os.getloadavg()[0]:.1f} (other processes contend if > 0.5)")
-    smiles = molecules(n)
-    library = write_library(smiles, workdir)
-    t_plain = run_plain(smiles)
-    t_ms1, _ = run_molspace(library, 0)
-    t_ms2, mem_n = run_molspace(library, 2, memory=True)
-    t_pool = math.nan if args.skip_pool else run_pool(smiles)
-    rate = lambda t: n / t  # noqa: E731
-    print(f"{'run':42s} {'mol/s':>9s} {'vs plain':>9s}")
-    for label, t in [
-        ("plain RDKit loop, 1 process", t_plain),
-        ("molspace, in-process (--workers 0)", t_ms1),
-        ("multiprocessing.Pool(2) of the plain loop", t_pool),
-        ("molspace, LocalCluster 2 workers", t_ms2),
-    ]:
-        print(f"{label:42s} {rate(t):9.0f} {t_plain / t:8.2f}x")
-    print(f"(1) molspace 1 process / plain loop   = {t_plain / t_ms1:.2f}  (target >= 0.9)")
-    print(f"(2) molspace 2 workers / plain loop   = {t_plain / t_ms2:.2f}  (target >= 1.8)")
-    print(f"    molspace 2 workers / Pool(2)      = {t_pool / t_ms2:.2f}  (target >= 1.0)")
-    print(f"(3) peak worker RSS at {n:,}: {mem_n:.0f} MiB")
-    if args.full:
-        big = write_library(molecules(1_000_000), workdir)
-        _, mem_big = run_molspace(big, 2, memory=True)
-        print(f"    peak worker RSS at 1,000,000: {mem_big:.0f} MiB "
-              f"(ratio {mem_big / mem_n:.2f}, target <= 1.10)")  # fmt: skip
-    report_tanimoto(args.quick)
-    shutil.rmtree(workdir, ignore_errors=True)
-    sys.stdout.flush()
+    try:
+        if args.memory_only:
+            report_memory(n, workdir)
+            return
+        report_panel(n, runs, args.full, workdir)
+        if set(runs) == set(RUNS):
+            report_tanimoto(args.quick)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

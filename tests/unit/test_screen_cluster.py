@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from molspace.cluster import ClusterSpec, default_workers, make_jobqueue_cluster
+from molspace.cluster import ClusterSpec, connect, default_workers, make_jobqueue_cluster
 from molspace.config import parse_config
 from molspace.errors import ConfigError
 
@@ -65,3 +65,40 @@ def test_cluster_table_is_validated() -> None:
     with pytest.raises(ConfigError, match="not a batch system"):
         make_jobqueue_cluster(ClusterSpec())
     assert default_workers() >= 1
+
+
+def test_batch_workers_run_lean_unless_diagnostics_are_asked_for() -> None:
+    lean = ClusterSpec(kind="slurm", cores=2, dashboard_address=":0")
+    full = ClusterSpec(kind="slurm", cores=2, dashboard_address=":0", diagnostics=True)
+    scripts = []
+    for spec in (lean, full):
+        cluster = make_jobqueue_cluster(spec)
+        try:
+            scripts.append(cluster.job_script().splitlines())
+        finally:
+            cluster.close()
+    export = 'export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False"'
+    assert export in scripts[0]
+    assert not any("DASK_DISTRIBUTED" in line for line in scripts[1])
+
+
+def _worker_settings() -> tuple[object, object]:
+    import dask
+
+    return (
+        dask.config.get("distributed.worker.profile.enabled"),
+        dask.config.get("distributed.admin.tick.interval"),
+    )
+
+
+@pytest.mark.dask
+def test_local_cluster_runs_lean_and_restores_the_dask_config() -> None:
+    import distributed  # noqa: F401  (Dask's distributed defaults loaded)
+
+    defaults = _worker_settings()
+    with connect(ClusterSpec(n_workers=1, dashboard_address=":0")) as handle:
+        assert list(handle.client.run(_worker_settings).values()) == [(False, "1s")]
+    assert _worker_settings() == defaults  # the caller's config is untouched afterwards
+    spec = ClusterSpec(n_workers=1, dashboard_address=":0", diagnostics=True)
+    with connect(spec) as handle:
+        assert list(handle.client.run(_worker_settings).values()) == [defaults]
