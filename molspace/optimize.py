@@ -622,6 +622,25 @@ class _Loop:
         self.n_trials += 1
         return True
 
+    def drain(self) -> None:
+        """Wait until the trials of other workers whose molecules the ledger already scored
+        are told (moments: they only tell), so that outputs written after this run hold
+        every scored molecule. A dead worker's such trials are told by ``recover``."""
+        import optuna
+
+        def running() -> set[int]:
+            states = (optuna.trial.TrialState.RUNNING,)
+            return {t.number for t in self.study.get_trials(deepcopy=False, states=states)}
+
+        waiting = set(self.ledger.scored_trials(sorted(running())))
+        deadline = time.monotonic() + self.config.stale_after + 10
+        wait = 0.02
+        while waiting and time.monotonic() < deadline:
+            time.sleep(wait)
+            wait = min(2 * wait, 1.0)
+            self.recover()
+            waiting &= running()
+
     def recover(self) -> int:
         """Settle the RUNNING trials no live worker holds (their worker was killed): tell
         the ones whose molecule the ledger has scored, fail the others. Returns how many."""
@@ -731,6 +750,8 @@ def run_optimization(
         loop.recover()
         max_trials = config.max_trials or 10 * config.budget + 10 * config.batch_size
         stopped = loop.run(max_trials)
+        if not stopped:
+            loop.drain()
         loop.recover()  # a worker that died while this one ran leaves nothing RUNNING
         n_calls = ledger.status().scored
     finally:

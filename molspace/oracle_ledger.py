@@ -364,6 +364,12 @@ class OracleLedger(ABC):
         if smiles:
             self._run(lambda t: t.release(self.worker, list(smiles)))
 
+    def scored_trials(self, trials: Sequence[int]) -> dict[int, LedgerRow]:
+        """The scored rows claimed by these trial numbers (keyed by trial number)."""
+        if not trials:
+            return {}
+        return self._run(lambda t: t.scored_rows_of_trials(list(trials)))
+
     def settle(self, name: str, value: str) -> str:
         """First writer wins: store ``value`` under ``name`` unless one is stored, and
         return the stored one. Study-wide choices (the search space) are made this way

@@ -439,6 +439,55 @@ def test_worker_killed_between_score_and_tell(tmp_path: Path, latent) -> None:
     assert_exact(result.study, 10)
 
 
+SLOW_TELLER = """
+import sys, time
+import optuna
+from molspace.optimize_space import LatentSearchSpace
+from molspace.optimize_storage import make_storage
+from molspace.oracle_ledger import open_ledger
+
+url, ready = sys.argv[1], sys.argv[2]
+study = optuna.load_study(study_name="molspace", storage=make_storage(url))
+space = LatentSearchSpace.from_json(study.user_attrs["space"])
+trial = study.ask(space.distributions())
+ledger = open_ledger(url, study.study_name, study._study_id, 5, 120.0)
+ledger.start(len(study.trials))
+ledger.in_flight([trial.number])
+ledger.claim(["Oc1ccccc1"], {"Oc1ccccc1": trial.number})
+ledger.fill({"Oc1ccccc1": ([0.123], {})})
+open(ready, "w").close()
+time.sleep(4)  # scored, not told yet: a worker busy telling a big batch
+z = [0.0] * 16
+trial.set_user_attr("mol", {"smiles": "Oc1ccccc1", "status": "scored", "z": z, "worker": 7})
+study.tell(trial, [0.123])
+ledger.close()
+"""
+
+
+@pytest.mark.slow
+def test_finished_run_waits_for_scored_molecules_being_told(tmp_path: Path) -> None:
+    """The budget is spent, but another worker is still telling the trial of the last
+    molecule scored: this run waits for it, so its summary and candidates hold all of them."""
+    config = _config(tmp_path, budget=4, novelty_reference="")
+    optimize(config, out_dir=tmp_path / "o")
+    ready = tmp_path / "ready"
+    teller = subprocess.Popen(
+        [sys.executable, "-c", SLOW_TELLER, f"sqlite:///{tmp_path / 'study.db'}", str(ready)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not ready.exists() and teller.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), teller.stderr.read() if teller.stderr else ""
+    summary = optimize(config.model_copy(update={"budget": 5}), out_dir=tmp_path / "o")
+    _, err = teller.communicate(timeout=60)
+    assert teller.returncode == 0, err
+    assert summary["n_oracle_calls"] == 5
+    table = pd.read_parquet(tmp_path / "o" / "candidates.parquet")
+    assert "Oc1ccccc1" in set(table["smiles"]) and len(table) == 5
+
+
 @pytest.mark.dask
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
