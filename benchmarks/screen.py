@@ -179,8 +179,9 @@ class RssSampler:
     5 s (a scan of /proc, the costly part) so that a restarted worker is seen too.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, report_every: float | None = None) -> None:
         self.peak: dict[int, int] = {}
+        self.report_every = report_every  # print the peak so far (long memory runs)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -198,7 +199,13 @@ class RssSampler:
         me = psutil.Process()
         pids: list[int] = []
         tick = 0
+        start = last = time.perf_counter()
         while not self._stop.is_set():
+            now = time.perf_counter()
+            if self.report_every and now - last >= self.report_every and self.peak:
+                last = now
+                print(f"#   {now - start:7.0f} s: peak worker RSS so far "
+                      f"{max(self.peak.values()) / 2**20:.0f} MiB", flush=True)  # fmt: skip
             if tick % 10 == 0:
                 with contextlib.suppress(Exception):
                     pids = [p.pid for p in me.children(recursive=True)]
@@ -222,7 +229,9 @@ def chunk_size(n: int) -> int:
     return min(5000, max(250, n // 8))
 
 
-def run_molspace(library: Path, workers: int) -> tuple[Clock, float | None]:
+def run_molspace(
+    library: Path, workers: int, report_every: float | None = None
+) -> tuple[Clock, float | None]:
     """Time ``molspace.screen.screen`` (cluster start and stop included); peak worker RSS."""
     from molspace.config import parse_config
     from molspace.screen import ScreenSpec, screen
@@ -241,7 +250,7 @@ def run_molspace(library: Path, workers: int) -> tuple[Clock, float | None]:
                 result = screen(library, spec, out, workers=0)
             peak = None
         else:
-            with RssSampler() as sampler, Clock() as clock:
+            with RssSampler(report_every) as sampler, Clock() as clock:
                 result = screen(library, spec, out, workers=workers)
             peak = max(sampler.peak.values(), default=0) / 2**20
         assert result.summary["accounting_ok"] and result.summary["rows_in"] == n
@@ -366,7 +375,7 @@ def report_memory(n: int, workdir: Path) -> None:
     print(f"# molspace worker memory, {n:,} MOSES train molecules, 2 workers, same panel")
     print(f"# load average at start: {os.getloadavg()[0]:.1f}")
     library = write_library(molecules(n), workdir)
-    clock, peak = run_molspace(library, 2)
+    clock, peak = run_molspace(library, 2, report_every=300)
     print(f"(3) peak worker RSS at {n:,}: {peak:.0f} MiB  ({n / clock.wall:.0f} mol/s, "
           f"load average at the end {os.getloadavg()[0]:.1f})")  # fmt: skip
 

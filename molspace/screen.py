@@ -92,7 +92,7 @@ def screen(
     Raises ``InputError``/``ConfigError`` for a missing file, a bad config, or an
     output directory that holds a screen of another configuration (use ``force``).
     """
-    from molspace.screening.finalize import finalize
+    from molspace.screening.finalize import Finalizer
     from molspace.screening.progress import screen_progress
     from molspace.screening.runner import (
         RunOptions,
@@ -113,7 +113,11 @@ def screen(
     prepare_output(out_dir, force)
     manifest = open_manifest(paths, spec, out_dir)
     resumed = len(manifest.entries)
-    with screen_progress(paths, spec, enabled=progress) as advance:
+    # the finishing pass runs alongside: it takes each partition once it and all before are stored
+    with (
+        Finalizer(out_dir, spec) as finisher,
+        screen_progress(paths, spec, enabled=progress) as advance,
+    ):
         opts = RunOptions(
             workers=workers,
             scheduler=scheduler,
@@ -121,10 +125,11 @@ def screen(
             max_in_flight=max_in_flight,
             on_progress=advance,
             log=log,
+            on_stored=finisher.feed,
         )
         run = run_partitions(paths, spec, out_dir, manifest, opts)
-    finish_start = time.perf_counter()
-    counts = finalize(out_dir, spec, manifest)
+        finish_start = time.perf_counter()
+        counts = finisher.finish(manifest)
     total = time.perf_counter() - started
     summary = {
         "inputs": [str(p) for p in paths],
@@ -143,6 +148,7 @@ def screen(
             "partitions_wall_s": run["wall_seconds"],
             "partitions_compute_s": run["compute_seconds"],
             "finalize_s": round(time.perf_counter() - finish_start, 3),
+            "finalize_total_s": round(finisher.seconds, 3),
             "molecules_per_s": round(counts["rows_in"] / total, 1) if total > 0 else None,
         },
         "versions": versions(),

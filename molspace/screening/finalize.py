@@ -1,10 +1,13 @@
 """The finishing pass over partition outputs: global dedup, top-k, results, rejects, summary.
 
-It reads ``parts/`` one partition at a time in input order, so memory is one
-partition plus the dedup hash set (8 bytes per unique molecule) plus the top-k
-rows, whatever the library size. It is deterministic and always reruns from the
-partition files, which is why a resumed or fault-interrupted screen gives
-exactly the result of an uninterrupted one.
+A :class:`Finalizer` takes the stored partitions in input order, each as soon as
+it and every earlier one are on disk, so the pass runs alongside the screen
+instead of after it (a screen on every core otherwise ends with one core reading
+and rewriting everything while the others idle). Memory is one partition plus
+the dedup hash set (8 bytes per unique molecule) plus the top-k rows, whatever
+the library size. It is deterministic and always works from the partition
+files, which is why a resumed or fault-interrupted screen gives exactly the
+result of an uninterrupted one.
 
 Dedup rule: the first occurrence in input order (file, then row) keeps its
 verdict; every later row with the same key becomes ``passed = False``,
@@ -15,6 +18,7 @@ ties going to the earlier row.
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,11 +28,12 @@ import pandas as pd
 
 from molspace.screen_spec import ScreenSpec
 from molspace.screening.keyset import HashSet64, hash_keys
-from molspace.screening.manifest import Manifest
+from molspace.screening.manifest import Manifest, PartitionEntry
 
-__all__ = ["finalize"]
+__all__ = ["Finalizer", "finalize"]
 
 REJECT_SOURCE_COLUMNS = ["source", "row", "id", "smiles", "reason"]
+STALE_OUTPUTS = ("summary.json", "top_k.csv")  # rewritten when the pass completes
 
 
 def _category(reason: str) -> str:
@@ -73,72 +78,124 @@ class _TopK:
         return out
 
 
-def finalize(out_dir: Path, spec: ScreenSpec, manifest: Manifest) -> dict[str, Any]:
-    """Write ``results/``, ``rejects.csv`` and ``top_k.csv``; return the counts for the summary."""
-    from molspace.io import RejectsWriter, write_table
+class Finalizer:
+    """Writes ``results/``, ``rejects.csv`` and ``top_k.csv`` from stored partitions, in order.
 
-    options = spec.screen
-    results_dir = out_dir / "results"
-    if results_dir.exists():
-        shutil.rmtree(results_dir)
-    results_dir.mkdir(parents=True)
-    key_column = {"inchikey": "inchikey", "smiles": "canonical_smiles"}.get(options.dedup)
-    seen = HashSet64()
-    top = _TopK(options.top_k, spec.rank_column(), options.ascending)
-    counts: Counter[str] = Counter()
-    rejected_by: Counter[str] = Counter()
-    failed_by: Counter[str] = Counter()
-    passed_each: Counter[str] = Counter()
-    evaluated_each: Counter[str] = Counter()
-    with RejectsWriter(out_dir / "rejects.csv") as rejects:
-        for partition in sorted(manifest.entries):
-            entry = manifest.entries[partition]
-            table = pd.read_parquet(out_dir / entry.file)
-            counts["rows_in"] += len(table)
-            bad = (table["status"] == "rejected").to_numpy(dtype=bool)
-            if bad.any():
-                rejected = table.loc[bad, REJECT_SOURCE_COLUMNS].rename(columns={"smiles": "input"})
-                rejects.write(rejected)
-                rejected_by.update(_category(r) for r in rejected["reason"])
-            table = table.loc[~bad].reset_index(drop=True)
-            counts["rejected"] += int(bad.sum())
-            if key_column is not None and len(table):
-                _global_dedup(table, key_column, seen)
-            failed = table["failed_filter"]
-            failed_by.update(failed.dropna().tolist())
-            unique = (failed.isna() | (failed != "duplicate")).to_numpy(dtype=bool)
-            for column in table.columns:
-                if column.startswith("pass_"):
-                    verdicts = table.loc[unique, column]
-                    evaluated_each[column[5:]] += int(verdicts.notna().sum())
-                    passed_each[column[5:]] += int(verdicts.fillna(False).astype(bool).sum())
-            passing = table.loc[table["passed"].to_numpy(dtype=bool)]
-            counts["ok"] += len(table)
-            counts["passed"] += len(passing)
-            top.offer(passing, partition)
-            written = passing if options.only_passing else table
-            counts["results_rows"] += len(written)
-            write_table(written, results_dir / f"part-{partition:06d}.parquet")
-    best = top.result()
-    if best is not None:
-        write_table(best, out_dir / "top_k.csv")
-    elif (out_dir / "top_k.csv").exists():
-        (out_dir / "top_k.csv").unlink()
-    return {
-        "rows_in": counts["rows_in"],
-        "accepted": counts["ok"],
-        "passed": counts["passed"],
-        "rejected": counts["rejected"],
-        "rejected_by_reason": dict(sorted(rejected_by.items())),
-        "failed_by_filter": dict(sorted(failed_by.items())),
-        "passed_each_filter": {k: passed_each[k] for k in sorted(evaluated_each)},
-        "evaluated_each_filter": dict(sorted(evaluated_each.items())),
-        "duplicates": failed_by.get("duplicate", 0),
-        "unique_molecules": len(seen) if key_column else None,
-        "results_rows": counts["results_rows"],
-        "top_k_rows": 0 if best is None else len(best),
-        "rank_by": spec.rank_column(),
-    }
+    Starting one clears what an earlier pass wrote (``results/``, ``rejects.csv``,
+    ``top_k.csv``, ``summary.json``): a screen stopped half-way leaves no summary
+    that would describe other results.
+    """
+
+    def __init__(self, out_dir: Path, spec: ScreenSpec) -> None:
+        from molspace.io import RejectsWriter
+
+        self.out_dir, self.options = out_dir, spec.screen
+        self.results_dir = out_dir / "results"
+        if self.results_dir.exists():
+            shutil.rmtree(self.results_dir)
+        self.results_dir.mkdir(parents=True)
+        for name in STALE_OUTPUTS:
+            (out_dir / name).unlink(missing_ok=True)
+        self.key_column = {"inchikey": "inchikey", "smiles": "canonical_smiles"}.get(
+            self.options.dedup
+        )
+        self.rank_by = spec.rank_column()
+        self.seen = HashSet64()
+        self.top = _TopK(self.options.top_k, self.rank_by, self.options.ascending)
+        self.counts: Counter[str] = Counter()
+        self.rejected_by: Counter[str] = Counter()
+        self.failed_by: Counter[str] = Counter()
+        self.passed_each: Counter[str] = Counter()
+        self.evaluated_each: Counter[str] = Counter()
+        self.next = 0  # the first partition not finished yet
+        self.seconds = 0.0
+        self.rejects = RejectsWriter(out_dir / "rejects.csv")
+        self._closed = False
+
+    def feed(self, manifest: Manifest) -> None:
+        """Finish every stored partition that is next in input order (call after each store)."""
+        start = time.perf_counter()
+        while self.next in manifest.entries:
+            self._add(self.next, manifest.entries[self.next])
+            self.next += 1
+        self.seconds += time.perf_counter() - start
+
+    def finish(self, manifest: Manifest) -> dict[str, Any]:
+        """Finish the remaining partitions, write ``top_k.csv``; the counts for the summary."""
+        from molspace.io import write_table
+
+        self.feed(manifest)
+        start = time.perf_counter()
+        for partition in sorted(p for p in manifest.entries if p >= self.next):
+            self._add(partition, manifest.entries[partition])  # only after a gap (never expected)
+        self.close()
+        best = self.top.result()
+        if best is not None:
+            write_table(best, self.out_dir / "top_k.csv")
+        self.seconds += time.perf_counter() - start
+        return {
+            "rows_in": self.counts["rows_in"],
+            "accepted": self.counts["ok"],
+            "passed": self.counts["passed"],
+            "rejected": self.counts["rejected"],
+            "rejected_by_reason": dict(sorted(self.rejected_by.items())),
+            "failed_by_filter": dict(sorted(self.failed_by.items())),
+            "passed_each_filter": {k: self.passed_each[k] for k in sorted(self.evaluated_each)},
+            "evaluated_each_filter": dict(sorted(self.evaluated_each.items())),
+            "duplicates": self.failed_by.get("duplicate", 0),
+            "unique_molecules": len(self.seen) if self.key_column else None,
+            "results_rows": self.counts["results_rows"],
+            "top_k_rows": 0 if best is None else len(best),
+            "rank_by": self.rank_by,
+        }
+
+    def close(self) -> None:
+        """Release the rejects file (idempotent; ``finish`` closes it too)."""
+        if not self._closed:
+            self._closed = True
+            self.rejects.close()
+
+    def __enter__(self) -> Finalizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _add(self, partition: int, entry: PartitionEntry) -> None:
+        from molspace.io import write_table
+
+        table = pd.read_parquet(self.out_dir / entry.file)
+        self.counts["rows_in"] += len(table)
+        bad = (table["status"] == "rejected").to_numpy(dtype=bool)
+        if bad.any():
+            rejected = table.loc[bad, REJECT_SOURCE_COLUMNS].rename(columns={"smiles": "input"})
+            self.rejects.write(rejected)
+            self.rejected_by.update(_category(r) for r in rejected["reason"])
+        table = table.loc[~bad].reset_index(drop=True)
+        self.counts["rejected"] += int(bad.sum())
+        if self.key_column is not None and len(table):
+            _global_dedup(table, self.key_column, self.seen)
+        failed = table["failed_filter"]
+        self.failed_by.update(failed.dropna().tolist())
+        unique = (failed.isna() | (failed != "duplicate")).to_numpy(dtype=bool)
+        for column in table.columns:
+            if column.startswith("pass_"):
+                verdicts = table.loc[unique, column]
+                self.evaluated_each[column[5:]] += int(verdicts.notna().sum())
+                self.passed_each[column[5:]] += int(verdicts.fillna(False).astype(bool).sum())
+        passing = table.loc[table["passed"].to_numpy(dtype=bool)]
+        self.counts["ok"] += len(table)
+        self.counts["passed"] += len(passing)
+        self.top.offer(passing, partition)
+        written = passing if self.options.only_passing else table
+        self.counts["results_rows"] += len(written)
+        write_table(written, self.results_dir / f"part-{partition:06d}.parquet")
+
+
+def finalize(out_dir: Path, spec: ScreenSpec, manifest: Manifest) -> dict[str, Any]:
+    """The whole pass at once over every stored partition; returns the counts."""
+    with Finalizer(out_dir, spec) as finisher:
+        return finisher.finish(manifest)
 
 
 def _global_dedup(table: pd.DataFrame, key_column: str, seen: HashSet64) -> None:

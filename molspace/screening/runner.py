@@ -2,7 +2,9 @@
 
 The driver reads the library chunk by chunk (``read_library``), hands each chunk
 to an executor — in this process, or as a Dask future — and writes every
-returned partition atomically under ``parts/`` with a manifest line. At most
+returned partition atomically under ``parts/`` with a manifest line; then
+``on_stored`` lets the finishing pass take every partition now complete in
+input order, while the workers go on. At most
 ``max_in_flight`` partitions are outstanding, so neither the driver nor the
 cluster ever holds more than a few chunks: memory is bounded whatever the
 library size. A worker that dies mid-task costs nothing but time: Dask reruns
@@ -62,6 +64,7 @@ class RunOptions:
     max_in_flight: int | None = None
     on_progress: Callable[[int], None] | None = None
     log: Callable[[str], None] | None = None
+    on_stored: Callable[[Manifest], None] | None = None  # after each manifest line
 
 
 def iter_partitions(paths: Sequence[Path], spec: ScreenSpec) -> Iterator[Partition]:
@@ -151,11 +154,13 @@ def run_partitions(
     todo = (p for p in _announce(iter_partitions(paths, spec), manifest, opts))
     started = time.perf_counter()
     info: dict[str, Any] = {"executor": "in-process", "workers": 1}
+    _stored(opts, manifest)  # partitions finished by an earlier run
     if opts.workers == 0 and opts.client is None and opts.scheduler is None:
         for part in todo:
             table, seconds = run_partition(part.records, part.rejects, spec_json)
             store.save(part, table, seconds)
             _progress(opts, part.n_read)
+            _stored(opts, manifest)
             _stop_if_requested(store)
     else:
         info = _run_dask(todo, spec, spec_json, store, opts)
@@ -183,6 +188,11 @@ def _progress(opts: RunOptions, rows: int) -> None:
         opts.on_progress(rows)
 
 
+def _stored(opts: RunOptions, manifest: Manifest) -> None:
+    if opts.on_stored is not None:
+        opts.on_stored(manifest)
+
+
 def _run_dask(
     todo: Iterator[Partition], spec: ScreenSpec, spec_json: str, store: _Store, opts: RunOptions
 ) -> dict[str, Any]:
@@ -206,6 +216,7 @@ def _run_dask(
                 future.release()
                 store.save(part, table, seconds)
                 _progress(opts, part.n_read)
+                _stored(opts, store.manifest)
 
         for part in todo:
             if queue is None:  # start (or join) a cluster only when there is work

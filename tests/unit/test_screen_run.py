@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -143,3 +144,32 @@ def test_changed_config_is_refused_until_forced(first_run, library) -> None:
 def test_missing_library_is_an_input_error(tmp_path) -> None:
     with pytest.raises(InputError, match=r"nope\.smi"):
         screen([tmp_path / "nope.smi"], make_spec(), tmp_path / "out", workers=0)
+
+
+def test_finishing_pass_fed_out_of_order_equals_the_whole_pass(
+    first_run, library, tmp_path
+) -> None:
+    """Partitions stored in completion order are finished in input order, none twice."""
+    from molspace.screen import ScreenResult
+    from molspace.screening.finalize import Finalizer
+    from molspace.screening.manifest import Manifest, inputs_signature
+
+    out = tmp_path / "out"
+    shutil.copytree(first_run.out_dir / "parts", out / "parts")
+    done = Manifest.open(first_run.out_dir, make_spec().partition_hash(), inputs_signature(library))
+    order = sorted(done.entries)
+    arriving = Manifest(out / "manifest.jsonl", done.header)
+    with Finalizer(out, make_spec()) as finisher:
+        for partition in [order[1], order[2], order[0], *order[3:]]:
+            arriving.entries[partition] = done.entries[partition]
+            finisher.feed(arriving)
+            finished = finisher.next
+            assert all(p in arriving.entries for p in range(finished))
+            assert finished not in arriving.entries  # everything finishable was finished
+        counts = finisher.finish(arriving)
+    again = ScreenResult(out)
+    pd.testing.assert_frame_equal(again.results(), first_run.results())
+    pd.testing.assert_frame_equal(again.rejects(), first_run.rejects())
+    pd.testing.assert_frame_equal(again.top_k(), first_run.top_k())
+    for key in ("rows_in", "accepted", "passed", "rejected", "duplicates", "failed_by_filter"):
+        assert counts[key] == first_run.summary[key], key
