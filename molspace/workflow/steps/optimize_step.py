@@ -79,8 +79,8 @@ def _settings(config: OptimizeStep) -> tuple[OptimizeConfig, dict[str, Any] | No
 def _anchor_paths(settings: OptimizeConfig, base: Path) -> OptimizeConfig:
     """Nested paths (novelty reference, PCA library) are relative to the workflow file too.
 
-    Their defaults name the shipped MOSES files relative to the repository, so a default
-    value that exists from here is kept as it is.
+    Their defaults are ``None`` (the MOSES files wherever ``moses_dir()`` finds them) and
+    are left alone; a given path that exists from the current directory is kept as it is.
     """
 
     def anchor(value: str | None) -> str | None:
