@@ -86,7 +86,8 @@ def run_molspace(
         study_name=f"{task}-{seed}",
         local_fraction=args.local_fraction,
         local_sigma=args.local_sigma,
-        local_top=10,
+        local_top=args.local_top,
+        temperature=args.temperature,
         local_crossover=args.local_crossover,
         space={
             "kind": args.space,
@@ -142,6 +143,8 @@ def main() -> None:
     parser.add_argument("--local-fraction", type=float, default=0.75)
     parser.add_argument("--local-sigma", type=float, default=0.3)
     parser.add_argument("--local-crossover", type=float, default=0.3)
+    parser.add_argument("--local-top", type=int, default=10, help="parents of local moves")
+    parser.add_argument("--temperature", type=float, default=0.0, help="decoding (0: greedy)")
     parser.add_argument("--library-size", type=int, default=2000)
     parser.add_argument("--max-trials-factor", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")

@@ -274,7 +274,9 @@ class LatentSpace:
         """Decode latent vectors (n, d): canonical SMILES, SELFIES, heavy-atom counts, validity."""
         import selfies as sf
         import torch
-        from rdkit import Chem, RDLogger
+        from rdkit import Chem
+
+        from molspace.chem.rdlog import capture_rdkit_log
 
         z = np.array(z, dtype=np.float32, copy=True)
         if z.ndim == 1:
@@ -298,32 +300,30 @@ class LatentSpace:
         selfies_out: list[str] = []
         heavy = np.zeros(len(z), dtype=np.int64)
         valid = np.zeros(len(z), dtype=bool)
-        RDLogger.DisableLog("rdApp.*")
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(z), batch_size):
-                    zz = torch.from_numpy(z[start : start + batch_size]).to(self.device)
-                    rows = (
-                        self.model.generate(
-                            zz, self._start_mask, temperature=temperature, generator=generator
-                        )
-                        .cpu()
-                        .numpy()
+        # RDKit's log is captured in this thread only (a global toggle would race with
+        # other threads' parse-error reasons); an unparseable decode is marked invalid.
+        with capture_rdkit_log(), torch.inference_mode():
+            for start in range(0, len(z), batch_size):
+                zz = torch.from_numpy(z[start : start + batch_size]).to(self.device)
+                rows = (
+                    self.model.generate(
+                        zz, self._start_mask, temperature=temperature, generator=generator
                     )
-                    for offset, tokens in enumerate(rows):
-                        text = self.vocabulary.tokens_to_selfies(tokens)
-                        raw = sf.decoder(text) or ""
-                        mol = Chem.MolFromSmiles(raw) if raw else None
-                        i = start + offset
-                        selfies_out.append(text)
-                        if mol is None or mol.GetNumAtoms() == 0:
-                            smiles.append(raw)
-                            continue
-                        smiles.append(Chem.MolToSmiles(mol))
-                        heavy[i] = mol.GetNumHeavyAtoms()
-                        valid[i] = True
-        finally:
-            RDLogger.EnableLog("rdApp.*")
+                    .cpu()
+                    .numpy()
+                )
+                for offset, tokens in enumerate(rows):
+                    text = self.vocabulary.tokens_to_selfies(tokens)
+                    raw = sf.decoder(text) or ""
+                    mol = Chem.MolFromSmiles(raw) if raw else None
+                    i = start + offset
+                    selfies_out.append(text)
+                    if mol is None or mol.GetNumAtoms() == 0:
+                        smiles.append(raw)
+                        continue
+                    smiles.append(Chem.MolToSmiles(mol))
+                    heavy[i] = mol.GetNumHeavyAtoms()
+                    valid[i] = True
         return DecodedBatch(smiles=smiles, selfies=selfies_out, heavy_atoms=heavy, valid=valid)
 
     def decode(self, z: np.ndarray, temperature: float = 0.0, seed: int | None = None) -> list[str]:

@@ -29,6 +29,11 @@ def optimize_command(
     space: str | None = typer.Option(None, "--space", help="box, ball or pca."),
     workers: int = typer.Option(1, "--workers", "-w", help="Dask worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Join a Dask scheduler."),
+    stale_after: float | None = typer.Option(
+        None,
+        "--stale-after",
+        help="Seconds without a heartbeat before a worker on another machine counts as dead.",
+    ),
 ) -> None:
     """Optimize molecules in the latent space with Optuna (resumes an existing study)."""
     from molspace.errors import ConfigError
@@ -46,6 +51,7 @@ def optimize_command(
         "study_name": study_name,
         "seeds": seed_smiles or None,
         "seed_hits": seed_hits,
+        "stale_after": stale_after,
     }
     cfg, objective = load_optimize_config(config, overrides)
     if space is not None:

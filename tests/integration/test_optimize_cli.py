@@ -1,0 +1,42 @@
+"""``molspace optimize`` on the command line: options reach the run, bad values stop it
+with one line (tiny trained VAE, real Optuna SQLite storage)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from molspace.cli import app
+
+TINY = str(Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny_vae")
+
+
+def _args(out: Path, *extra: str) -> list[str]:
+    return ["optimize", "--pmo", "qed", "--model", TINY, "--out", str(out), *extra]
+
+
+def test_optimize_cli_passes_stale_after_and_budget(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    toml = tmp_path / "opt.toml"
+    toml.write_text('[optimize]\nnovelty_reference = ""\nbatch_size = 8\n')
+    args = _args(out, "--budget", "16", "--seed", "1", "--stale-after", "45")
+    result = CliRunner().invoke(app, [*args[:1], str(toml), *args[1:]])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["stale_after"] == 45.0
+    assert summary["n_oracle_calls"] == 16
+
+
+def test_optimize_cli_rejects_a_non_positive_stale_after(tmp_path: Path) -> None:
+    args = _args(tmp_path / "run", "--stale-after", "0")
+    proc = subprocess.run(
+        [sys.executable, "-m", "molspace", *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr  # one line, no traceback
+    assert proc.stderr.startswith("error: [optimize]: stale_after")
+    assert not (tmp_path / "run").exists()  # stopped before anything ran
