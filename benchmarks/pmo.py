@@ -88,6 +88,11 @@ def run_molspace(
         local_sigma=args.local_sigma,
         local_top=args.local_top,
         temperature=args.temperature,
+        retrain={
+            "every": args.retrain_every,
+            "steps": args.retrain_steps,
+            "learning_rate": args.retrain_lr,
+        },
         local_crossover=args.local_crossover,
         space={
             "kind": args.space,
@@ -145,6 +150,11 @@ def main() -> None:
     parser.add_argument("--local-crossover", type=float, default=0.3)
     parser.add_argument("--local-top", type=int, default=10, help="parents of local moves")
     parser.add_argument("--temperature", type=float, default=0.0, help="decoding (0: greedy)")
+    parser.add_argument(
+        "--retrain-every", type=int, default=0, help="weighted retraining every N calls (0: off)"
+    )
+    parser.add_argument("--retrain-steps", type=int, default=50)
+    parser.add_argument("--retrain-lr", type=float, default=3e-4)
     parser.add_argument("--library-size", type=int, default=2000)
     parser.add_argument("--max-trials-factor", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")

@@ -18,6 +18,7 @@ CPU (more where cores are few), for a profile tab nobody reads during a screen.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -193,6 +194,30 @@ def _connect(
         description = f"{spec.kind} cluster, {spec.jobs} job(s) x {spec.processes or spec.cores}"
     try:
         with Client(cluster) as client:
-            yield ClusterHandle(client, cluster.dashboard_link, n, description)
+            try:
+                yield ClusterHandle(client, cluster.dashboard_link, n, description)
+            finally:
+                _quiet_shutdown(client)
     finally:
         cluster.close()
+
+
+def _silence_shutdown_logs() -> None:
+    """Runs on each worker just before the cluster we own closes."""
+    import logging
+
+    for name in ("distributed.worker", "distributed.core", "distributed.comm"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _quiet_shutdown(client: Any) -> None:
+    """Silence the workers' Dask loggers before a cluster molspace started closes.
+
+    A worker heartbeat still in flight while the worker closes its own connections
+    logs "Failed to communicate with scheduler during heartbeat" with a traceback
+    (a race inside distributed; seen once at the end of a 100k screen). By then every
+    result is stored, so the traceback only alarms the user. Errors during the run
+    are still logged; a joined cluster is left alone.
+    """
+    with contextlib.suppress(Exception):
+        client.run(_silence_shutdown_logs, on_error="ignore")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from molspace.config import StrictModel
 from molspace.errors import ConfigError, InputError
@@ -69,6 +69,20 @@ class SpaceSpec(StrictModel):
     library_size: int = Field(2000, ge=10)
 
 
+class RetrainSpec(StrictModel):
+    """``[optimize.retrain]``: weighted retraining of the VAE during the search
+    (``molspace.optimize_retrain``); off unless ``every`` > 0."""
+
+    every: int = Field(0, ge=0, description="fine-tune after every this many oracle calls")
+    steps: int = Field(50, ge=1, description="Adam steps per round")
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    k: float = Field(1e-3, gt=0, description="rank weight 1 / (k N + rank): smaller = greedier")
+    beta: float | None = Field(None, ge=0, description="KL weight (None: the bundle's own)")
+    free_bits: float | None = Field(None, ge=0, description="None: the bundle's own")
+    reencode: int = Field(200, ge=1, description="best molecules re-encoded after a round")
+
+
 class OptimizeConfig(StrictModel):
     """Everything an optimization run needs except the objective table (``[objective]``)."""
 
@@ -107,6 +121,7 @@ class OptimizeConfig(StrictModel):
     temperature: float = Field(0.0, ge=0.0)
     penalty: float = Field(0.0, description="value told for invalid/degenerate/infeasible")
     space: SpaceSpec = Field(default_factory=SpaceSpec)
+    retrain: RetrainSpec = Field(default_factory=RetrainSpec)
     constraints: ConstraintSpec = Field(default_factory=ConstraintSpec)
     novelty_reference: str | None = Field(
         None,
@@ -119,6 +134,12 @@ class OptimizeConfig(StrictModel):
         description="seconds without a heartbeat after which a worker on another machine "
         "counts as dead: its unscored claims and RUNNING trials are freed",
     )
+
+    @model_validator(mode="after")
+    def _retrain_needs_one_objective(self) -> OptimizeConfig:
+        if self.retrain.every and self.multi_objective:
+            raise ValueError("retrain.every needs a single objective to rank molecules by")
+        return self
 
     def scorer_spec(self, objective: dict[str, Any] | None) -> ScorerSpec:
         try:
@@ -146,6 +167,7 @@ class OptimizeResult:
     stopped: bool
     seconds: float
     overhead_seconds: dict[str, float] = field(default_factory=dict)
+    retrain_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exhausted(self) -> bool:
@@ -383,6 +405,8 @@ class _Loop:
     scored: int = 0  # molecules scored in the study, from the ledger's last answer
     held: int = 0  # ... plus molecules claimed by live workers and not scored yet
     _z_of: dict[str, np.ndarray] = field(default_factory=dict)  # molecule -> its latent
+    next_retrain: int = 0  # fine-tune once this worker knows this many scored molecules
+    retrain_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def _time(self, key: str, start: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
@@ -438,8 +462,51 @@ class _Loop:
                 user_attrs={"local_parent": top[int(i)].smiles, _Z: np.round(child, 5).tolist()},
             )
 
+    def _maybe_retrain(self) -> None:
+        """Weighted retraining (``molspace.optimize_retrain``) once enough new molecules
+        are scored: fine-tune this worker's copy of the VAE on every molecule it knows,
+        then re-encode the best so local moves start from vectors the new decoder reads.
+        A resumed run fine-tunes at its first batch on everything scored before."""
+        import pandas as pd
+
+        from molspace.optimize_retrain import fine_tune
+
+        spec = self.config.retrain
+        n = self.cache.n_calls
+        if spec.every <= 0 or n < max(self.next_retrain, 2):
+            return
+        t0 = time.perf_counter()
+        entries = self.cache.entries()
+        kl = self.latent.metadata.get("training", {}).get("config", {}).get("kl", {})
+        stats = fine_tune(
+            self.latent.model,
+            self.latent.vocabulary,
+            [e.smiles for e in entries],
+            np.array([e.values[0] for e in entries], dtype=float),
+            steps=spec.steps,
+            batch_size=spec.batch_size,
+            learning_rate=spec.learning_rate,
+            k=spec.k,
+            beta=spec.beta if spec.beta is not None else float(kl.get("beta_end", 0.1)),
+            free_bits=(
+                spec.free_bits if spec.free_bits is not None else float(kl.get("free_bits", 0.05))
+            ),
+            seed=int(self.rng.integers(2**31)),
+        )
+        best = sorted(entries, key=lambda e: e.values[0], reverse=True)[: spec.reencode]
+        table = pd.DataFrame({"smiles": [e.smiles for e in best], "row": range(len(best))})
+        encoded = self.latent.encode_table(table)  # unencodable ones drop out
+        rows = encoded.records["row"].to_numpy()
+        self._z_of = {
+            best[i].smiles: z.astype(float) for i, z in zip(rows, encoded.latent, strict=True)
+        }
+        self.next_retrain = (n // spec.every + 1) * spec.every
+        self.retrain_rounds.append({"at_calls": n, **stats.to_dict()})
+        self._time("retrain", t0)
+
     def batch(self) -> None:
         cfg = self.config
+        self._maybe_retrain()
         warm = self.cache.n_calls >= max(cfg.batch_size, 2 * self.space.n_params)
         self._enqueue_local(round(cfg.batch_size * cfg.local_fraction) if warm else 0)
         t0 = time.perf_counter()
@@ -523,6 +590,8 @@ class _Loop:
                 "z": np.round(zi, 5).tolist(),
                 "worker": self.worker_id,
             }
+            if self.config.retrain.every:  # z belongs to the model after this many rounds
+                info["model_round"] = len(self.retrain_rounds)
             values: tuple[float, ...] | None = penalty
             cons = None
             if row["reason"] is not None:
@@ -708,6 +777,8 @@ def run_optimization(
         from molspace.latent import LatentSpace
 
         latent = LatentSpace.load(config.model)
+    if config.retrain.every:  # fine-tuning changes the model: never the caller's copy
+        latent = _own_model_copy(latent)
     if scorer is None:
         scorer = build_scorer(config.scorer_spec(objective))
     constraints = Constraints(config.constraints)
@@ -742,6 +813,7 @@ def run_optimization(
             n_total=len(trials),
             scored=counts.scored,
             held=counts.held,
+            next_retrain=config.retrain.every,
         )
         for t in trials:
             mol = t.user_attrs.get(_ATTR)
@@ -765,7 +837,17 @@ def run_optimization(
         stopped=stopped,
         seconds=time.perf_counter() - start,
         overhead_seconds=dict(loop.timings),
+        retrain_rounds=list(loop.retrain_rounds),
     )
+
+
+def _own_model_copy(latent: Any) -> Any:
+    """The same latent space with a private copy of the model's weights."""
+    import copy
+
+    own = copy.copy(latent)
+    own.model = copy.deepcopy(latent.model)
+    return own
 
 
 def _worker(
@@ -800,6 +882,7 @@ def _worker(
         "n_calls": result.n_calls,
         "stopped": result.stopped,
         "seconds": result.seconds,
+        "retrain_rounds": len(result.retrain_rounds),
     }
 
 
@@ -960,12 +1043,14 @@ def optimize(
                     client.close()
                     cluster.close()
             stopped = stop_requested() or any(r.get("stopped") for r in results)
+            rounds = sum(int(r.get("retrain_rounds", 0)) for r in results)
             import optuna
 
             study = optuna.load_study(study_name=config.study_name, storage=make_storage(url))
         else:
             result = run_optimization(config, objective, out_dir=out, scorer=scorer)
             study, stopped = result.study, result.stopped
+            rounds = len(result.retrain_rounds)
     records = scored_records(study)
     n_calls = len({r["smiles"] for r in records})
     summary: dict[str, Any] = {
@@ -984,6 +1069,8 @@ def optimize(
         for r in records:
             seen.setdefault(r["smiles"], r["values"][0])
         summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
+    if config.retrain.every:
+        summary["retrain_rounds"] = rounds
     if novelty_note is not None:
         summary["novelty"] = novelty_note
     write_outputs(

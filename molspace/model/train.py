@@ -173,15 +173,17 @@ def _batch_tensors(
     return batch, torch.from_numpy(lengths)
 
 
-def _losses(
+def vae_losses(
     model: SelfiesVAE,
     tokens: torch.Tensor,
     lengths: torch.Tensor,
-    config: TrainConfig,
+    free_bits: float,
     generator: torch.Generator,
     props: torch.Tensor | None,
     sample: bool = True,
 ) -> dict[str, torch.Tensor]:
+    """Reconstruction (summed over tokens, mean over rows), KL with and without free bits,
+    token accuracy and, with ``props``, the property MSE: training and fine-tuning share it."""
     out = model(tokens, lengths, sample=sample, generator=generator)
     logits = out["logits"]
     batch = tokens.shape[0]
@@ -198,7 +200,7 @@ def _losses(
     result = {
         "recon": recon,
         "kl": kl_dim.sum(),
-        "kl_free": kl_dim.clamp(min=config.kl.free_bits).sum(),
+        "kl_free": kl_dim.clamp(min=free_bits).sum(),
         "kl_dim": kl_dim.detach(),
         "mu": out["mu"].detach(),
     }
@@ -279,7 +281,7 @@ def _evaluate(
         index = order[start : start + 1024]
         batch, lengths = _batch_tensors(tokens, index, device)
         p = torch.from_numpy(props[index]).to(device) if props is not None else None
-        loss = _losses(model, batch, lengths, config, gen, p, sample=False)
+        loss = vae_losses(model, batch, lengths, config.kl.free_bits, gen, p, sample=False)
         for key in sums:
             if key in loss:
                 sums[key] += float(loss[key]) * len(index)
@@ -548,9 +550,9 @@ def train(
                 beta = config.kl.beta(state["step"])
                 if autocast is not None:
                     with autocast():
-                        losses = _losses(model, tokens, lens, config, generator, p)
+                        losses = vae_losses(model, tokens, lens, config.kl.free_bits, generator, p)
                 else:
-                    losses = _losses(model, tokens, lens, config, generator, p)
+                    losses = vae_losses(model, tokens, lens, config.kl.free_bits, generator, p)
                 loss = losses["recon"] + beta * losses["kl_free"]
                 if "prop_mse" in losses:
                     loss = loss + losses["prop_mse"]
