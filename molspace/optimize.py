@@ -974,7 +974,9 @@ def load_optimize_config(
         raise ConfigError(f"{path}: unknown table [{unknown[0]}]")
     section = dict(data.get("optimize", {}))
     for key, value in (overrides or {}).items():
-        if value is not None:
+        if isinstance(value, dict) and isinstance(section.get(key), dict):
+            section[key] = {**section[key], **value}  # a sub-table: override only its keys
+        elif value is not None:
             section[key] = value
     source = f"{path} [optimize]" if path is not None else "[optimize]"
     return parse_config(OptimizeConfig, section, source), data.get("objective")

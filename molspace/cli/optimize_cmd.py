@@ -29,6 +29,11 @@ def optimize_command(
     space: str | None = typer.Option(None, "--space", help="box, ball or pca."),
     workers: int = typer.Option(1, "--workers", "-w", help="Dask worker processes."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Join a Dask scheduler."),
+    retrain_every: int | None = typer.Option(
+        None,
+        "--retrain-every",
+        help="Fine-tune the VAE on the scored molecules every N oracle calls (0: off).",
+    ),
     stale_after: float | None = typer.Option(
         None,
         "--stale-after",
@@ -52,6 +57,7 @@ def optimize_command(
         "seeds": seed_smiles or None,
         "seed_hits": seed_hits,
         "stale_after": stale_after,
+        "retrain": None if retrain_every is None else {"every": retrain_every},
     }
     cfg, objective = load_optimize_config(config, overrides)
     if space is not None:

@@ -19,16 +19,24 @@ def _args(out: Path, *extra: str) -> list[str]:
     return ["optimize", "--pmo", "qed", "--model", TINY, "--out", str(out), *extra]
 
 
-def test_optimize_cli_passes_stale_after_and_budget(tmp_path: Path) -> None:
+def test_optimize_cli_passes_options_over_the_toml(tmp_path: Path) -> None:
     out = tmp_path / "run"
     toml = tmp_path / "opt.toml"
-    toml.write_text('[optimize]\nnovelty_reference = ""\nbatch_size = 8\n')
+    toml.write_text(
+        '[optimize]\nnovelty_reference = ""\nbatch_size = 8\n'
+        "[optimize.retrain]\nsteps = 2\nbatch_size = 4\n"
+    )
     args = _args(out, "--budget", "16", "--seed", "1", "--stale-after", "45")
+    args += ["--retrain-every", "8"]
     result = CliRunner().invoke(app, [*args[:1], str(toml), *args[1:]])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["stale_after"] == 45.0
     assert summary["n_oracle_calls"] == 16
+    # --retrain-every sets one key of the TOML's [optimize.retrain]; the others stay
+    retrain = summary["config"]["retrain"]
+    assert (retrain["every"], retrain["steps"], retrain["batch_size"]) == (8, 2, 4)
+    assert summary["retrain_rounds"] == 1  # at 8 calls; the budget ends the run at 16
 
 
 def test_optimize_cli_rejects_a_non_positive_stale_after(tmp_path: Path) -> None:
