@@ -37,11 +37,9 @@ def rank_weights(values: np.ndarray, k: float) -> np.ndarray:
     if k <= 0:
         raise ValueError("k must be > 0")
     order = np.argsort(-values, kind="stable")
+    descending = -values[order]
     ranks = np.empty(n, dtype=float)
-    ranks[order] = np.arange(n)
-    sorted_values = values[order]
-    first = np.searchsorted(-sorted_values, -sorted_values, side="left")
-    ranks[order] = first  # ties: the best rank of the group
+    ranks[order] = np.searchsorted(descending, descending, side="left")  # ties: best rank
     weights = 1.0 / (k * n + ranks)
     return weights / weights.sum()
 

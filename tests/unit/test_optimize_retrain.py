@@ -44,19 +44,12 @@ def test_fine_tune_pulls_the_model_towards_the_best_molecules(tiny: LatentSpace)
     own = copy.copy(tiny)
     own.model = model
     before = own.reconstruction_nll([best, worst])
-    stats = fine_tune(
-        model,
-        tiny.vocabulary,
-        [*library, "not a molecule"],
-        np.append(values, 2.0),  # unencodable, even when it ranks first: skipped
-        steps=40,
-        batch_size=32,
-        learning_rate=3e-3,
-        k=1e-3,
-        beta=0.1,
-        free_bits=0.05,
-        seed=7,
+    smiles = [*library, "not a molecule"]
+    scores = np.append(values, 2.0)  # unencodable, even when it ranks first: skipped
+    settings = dict(
+        steps=40, batch_size=32, learning_rate=3e-3, k=1e-3, beta=0.1, free_bits=0.05, seed=7
     )
+    stats = fine_tune(model, tiny.vocabulary, smiles, scores, **settings)
     after = own.reconstruction_nll([best, worst])
     assert stats.molecules == 40 and stats.skipped == 1 and stats.steps == 40
     assert np.isfinite(stats.loss)
@@ -65,19 +58,7 @@ def test_fine_tune_pulls_the_model_towards_the_best_molecules(tiny: LatentSpace)
     assert (before[0] - after[0]) > 2 * (before[1] - after[1])  # ...far more than the worst
     # the caller's model is untouched, and the same seed repeats the same round
     again = copy.deepcopy(tiny.model)
-    fine_tune(
-        again,
-        tiny.vocabulary,
-        [*library, "not a molecule"],
-        np.append(values, 2.0),
-        steps=40,
-        batch_size=32,
-        learning_rate=3e-3,
-        k=1e-3,
-        beta=0.1,
-        free_bits=0.05,
-        seed=7,
-    )
+    fine_tune(again, tiny.vocabulary, smiles, scores, **settings)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, again.state_dict()[name]), name
     original = LatentSpace.load(TINY).model.state_dict()
