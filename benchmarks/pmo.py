@@ -17,6 +17,8 @@ time per 1,000 oracle calls.
 
     python benchmarks/pmo.py --quick                      # 3 tasks, 1 seed, budget 500
     python benchmarks/pmo.py --tasks qed,median1 --seeds 0,1,2 --budget 10000
+    python benchmarks/pmo.py --tasks qed --json a.json   # one part of the tasks per process,
+    python benchmarks/pmo.py --merge a.json b.json       # then one table of all parts
 """
 
 from __future__ import annotations
@@ -132,6 +134,65 @@ def _fmt(values: list[float]) -> str:
     return f"{np.mean(values):.3f}±{np.std(values):.3f}"
 
 
+def print_table(results: dict, budget: int, published: dict) -> None:
+    """Per-task AUC (mean ± sd over seeds) beside the published rows, sums, QED, time."""
+    methods = list(results)
+    tasks = [t for t in PMO_TASKS if any(t in results[m] for m in methods)]
+    seeds = sorted({r["seed"] for m in methods for rows in results[m].values() for r in rows})
+    header = f"{'task':26s} " + " ".join(f"{m:>13s}" for m in methods)
+    header += " " + " ".join(f"{p[:13]:>13s}" for p in PUBLISHED)
+    print(f"\nPMO AUC top-10, budget {budget} unique calls, seeds {seeds}")
+    print(header)
+    sums = {m: 0.0 for m in (*methods, *PUBLISHED)}
+    for task in tasks:
+        cells = []
+        for m in methods:
+            values = [r["auc_top10"] for r in results[m].get(task, [])]
+            sums[m] += float(np.mean(values)) if values else 0.0
+            cells.append(f"{_fmt(values):>13s}")
+        for p in PUBLISHED:
+            value = published.get(task, {}).get(p)
+            sums[p] += float(value) if value else 0.0
+            cells.append(f"{value if value else '-':>13s}")
+        print(f"{task:26s} " + " ".join(cells))
+    label = "sum" if len(tasks) == len(PMO_TASKS) else f"sum ({len(tasks)} of {len(PMO_TASKS)})"
+    print(f"{label:26s} " + " ".join(f"{sums[m]:>13.3f}" for m in (*methods, *PUBLISHED)))
+    if budget != 10_000:
+        print("(published rows are at 10,000 calls; AUC at a smaller budget is not comparable)")
+    for m in methods:
+        if "qed" in results[m]:
+            best = max(r["top3"] for r in results[m]["qed"])
+            print(f"best top-3 QED ({m}): {best:.3f}   (published latent methods: 0.947-0.948)")
+        total_calls = sum(r["n_calls"] for rows in results[m].values() for r in rows)
+        total_seconds = sum(r["seconds"] for rows in results[m].values() for r in rows)
+        if total_calls:
+            print(
+                f"wall time per 1,000 oracle calls ({m}): "
+                f"{1000 * total_seconds / total_calls:.1f} s"
+            )
+
+
+def merge_results(paths: list[Path]) -> tuple[int, dict]:
+    """Runs saved by ``--json`` (e.g. tasks split over several processes) as one result;
+    a (method, task, seed) present twice keeps its last file's row."""
+    budgets: set[int] = set()
+    merged: dict[str, dict[str, dict[int, dict]]] = {}
+    for path in paths:
+        data = json.loads(path.read_text())
+        budgets.add(int(data["budget"]))
+        for method, tasks in data["results"].items():
+            for task, rows in tasks.items():
+                for row in rows:
+                    merged.setdefault(method, {}).setdefault(task, {})[row["seed"]] = row
+    if len(budgets) != 1:
+        raise SystemExit(f"--merge: the files hold different budgets {sorted(budgets)}")
+    results = {
+        m: {t: [rows[s] for s in sorted(rows)] for t, rows in tasks.items()}
+        for m, tasks in merged.items()
+    }
+    return budgets.pop(), results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=None, help="comma-separated (default: all 20)")
@@ -157,8 +218,17 @@ def main() -> None:
     parser.add_argument("--retrain-lr", type=float, default=3e-4)
     parser.add_argument("--library-size", type=int, default=2000)
     parser.add_argument("--max-trials-factor", type=int, default=10)
-    parser.add_argument("--json", type=Path, default=None, help="write raw results here")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write raw results here (after every run)"
+    )
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="print the table of saved --json files"
+    )
     args = parser.parse_args()
+    if args.merge:
+        budget, results = merge_results(args.merge)
+        print_table(results, budget, _published())
+        return
 
     tasks = list(PMO_TASKS) if args.tasks is None else [t.strip() for t in args.tasks.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -176,9 +246,9 @@ def main() -> None:
     latent = _latent(args.model)
     published = _published()
     results: dict[str, dict[str, list[dict]]] = {m: {} for m in methods}
-    for task in tasks:
-        for method in methods:
-            for seed in seeds:
+    for seed in seeds:  # seed-major: a cut-short run still has every task of its first seed
+        for task in tasks:
+            for method in methods:
                 if method == "prior":
                     scores, seconds = run_prior(latent, task, seed, budget, args.batch_size)
                 else:
@@ -199,41 +269,10 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
-
-    header = f"{'task':26s} " + " ".join(f"{m:>13s}" for m in methods)
-    header += " " + " ".join(f"{p[:13]:>13s}" for p in PUBLISHED)
-    print(f"\nPMO AUC top-10, budget {budget} unique calls, seeds {seeds}")
-    print(header)
-    sums = {m: 0.0 for m in (*methods, *PUBLISHED)}
-    for task in tasks:
-        cells = []
-        for m in methods:
-            values = [r["auc_top10"] for r in results[m][task]]
-            sums[m] += float(np.mean(values))
-            cells.append(f"{_fmt(values):>13s}")
-        for p in PUBLISHED:
-            value = published.get(task, {}).get(p)
-            sums[p] += float(value) if value else 0.0
-            cells.append(f"{value if value else '-':>13s}")
-        print(f"{task:26s} " + " ".join(cells))
-    print(f"{'sum':26s} " + " ".join(f"{sums[m]:>13.3f}" for m in (*methods, *PUBLISHED)))
-    if budget != 10_000:
-        print("(published rows are at 10,000 calls; AUC at a smaller budget is not comparable)")
-    for m in methods:
-        if "qed" in results[m]:
-            best = max(r["top3"] for r in results[m]["qed"])
-            print(f"best top-3 QED ({m}): {best:.3f}   (published latent methods: 0.947-0.948)")
-        total_calls = sum(r["n_calls"] for rows in results[m].values() for r in rows)
-        total_seconds = sum(r["seconds"] for rows in results[m].values() for r in rows)
-        if total_calls:
-            print(
-                f"wall time per 1,000 oracle calls ({m}): "
-                f"{1000 * total_seconds / total_calls:.1f} s"
-            )
-    if args.json:
-        args.json.write_text(
-            json.dumps({"budget": budget, "seeds": seeds, "results": results}, indent=2)
-        )
+                if args.json:
+                    payload = {"budget": budget, "args": vars(args), "results": results}
+                    args.json.write_text(json.dumps(payload, indent=2, default=str))
+    print_table(results, budget, published)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -405,7 +406,7 @@ class _Loop:
     scored: int = 0  # molecules scored in the study, from the ledger's last answer
     held: int = 0  # ... plus molecules claimed by live workers and not scored yet
     _z_of: dict[str, np.ndarray] = field(default_factory=dict)  # molecule -> its latent
-    next_retrain: int = 0  # fine-tune once this worker knows this many scored molecules
+    next_retrain: int = 0  # fine-tune once the study holds this many scored molecules
     retrain_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def _time(self, key: str, start: float) -> None:
@@ -463,19 +464,23 @@ class _Loop:
             )
 
     def _maybe_retrain(self) -> None:
-        """Weighted retraining (``molspace.optimize_retrain``) once enough new molecules
-        are scored: fine-tune this worker's copy of the VAE on every molecule it knows,
-        then re-encode the best so local moves start from vectors the new decoder reads.
-        A resumed run fine-tunes at its first batch on everything scored before."""
+        """Weighted retraining (``molspace.optimize_retrain``) each time the study has
+        ``every`` more scored molecules: fine-tune this worker's copy of the VAE on every
+        molecule told to the study so far (other workers' too), then re-encode the best so
+        local moves start from vectors the new decoder reads. A resumed run fine-tunes at
+        its first batch on everything scored before."""
         import pandas as pd
 
         from molspace.optimize_retrain import fine_tune
 
         spec = self.config.retrain
-        n = self.cache.n_calls
+        n = max(self.cache.n_calls, self.scored)  # the study's count: every worker's calls
         if spec.every <= 0 or n < max(self.next_retrain, 2):
             return
         t0 = time.perf_counter()
+        if self.scored > self.cache.n_calls:  # other workers scored molecules we never saw
+            for record in scored_records(self.study):
+                self.cache.add(record["smiles"], record["values"], record["components"])
         entries = self.cache.entries()
         kl = self.latent.metadata.get("training", {}).get("config", {}).get("kl", {})
         stats = fine_tune(
@@ -882,7 +887,7 @@ def _worker(
         "n_calls": result.n_calls,
         "stopped": result.stopped,
         "seconds": result.seconds,
-        "retrain_rounds": len(result.retrain_rounds),
+        "retrain_rounds": list(result.retrain_rounds),
     }
 
 
@@ -1003,6 +1008,21 @@ def _novelty_reference(config: OptimizeConfig) -> tuple[str | None, str | None]:
     return str(train), None
 
 
+@contextmanager
+def _workers_client(client: Any, workers: int) -> Iterator[Any]:
+    """``client`` as given, or a LocalCluster of ``workers`` processes opened (with the
+    screen's lean Dask settings and quiet shutdown) and closed here, whose workers leave
+    SIGINT/SIGTERM to this process."""
+    if client is not None:
+        yield client
+        return
+    from molspace.cluster import connect
+
+    with connect(workers=workers) as handle:
+        handle.client.run(_leave_stop_signals_to_the_driver)
+        yield handle.client
+
+
 def optimize(
     config: OptimizeConfig,
     objective: dict[str, Any] | None = None,
@@ -1029,30 +1049,21 @@ def optimize(
     stopped = False
     with handle_stop_signals():
         if workers > 1 or client is not None:
-            own = client is None
-            if own:
-                from distributed import Client, LocalCluster
-
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
-                client = Client(cluster)
-                client.run(_leave_stop_signals_to_the_driver)
-            try:
+            with _workers_client(client, workers) as client:
                 if workers <= 1:  # a given cluster: one optimization loop per Dask worker
                     workers = max(1, len(client.scheduler_info().get("workers", {})))
                 results = run_parallel(config, objective, client, out_dir=out, n_workers=workers)
-            finally:
-                if own:
-                    client.close()
-                    cluster.close()
             stopped = stop_requested() or any(r.get("stopped") for r in results)
-            rounds = sum(int(r.get("retrain_rounds", 0)) for r in results)
+            rounds = [
+                {"worker": r["worker"], **round_} for r in results for round_ in r["retrain_rounds"]
+            ]
             import optuna
 
             study = optuna.load_study(study_name=config.study_name, storage=make_storage(url))
         else:
             result = run_optimization(config, objective, out_dir=out, scorer=scorer)
             study, stopped = result.study, result.stopped
-            rounds = len(result.retrain_rounds)
+            rounds = [{"worker": 0, **round_} for round_ in result.retrain_rounds]
     records = scored_records(study)
     n_calls = len({r["smiles"] for r in records})
     summary: dict[str, Any] = {

@@ -66,12 +66,13 @@ def optimize_command(
         cfg = cfg.model_copy(update={"space": cfg.space.model_copy(update={"kind": space})})
     if workers < 1:
         raise ConfigError("--workers must be >= 1")
-    client = None
     if scheduler:
-        from distributed import Client
+        from molspace.cluster import connect
 
-        client = Client(scheduler)
-    summary = optimize(cfg, objective, out_dir=out, workers=workers, client=client)
+        with connect(scheduler=scheduler) as handle:  # unreachable: a one-line error
+            summary = optimize(cfg, objective, out_dir=out, workers=workers, client=handle.client)
+    else:
+        summary = optimize(cfg, objective, out_dir=out, workers=workers)
     line = (
         f"{summary['n_oracle_calls']}/{summary['budget']} molecules scored in "
         f"{summary['n_trials']} trials ({summary['seconds']} s); outputs in {out}"

@@ -83,3 +83,21 @@ def test_retraining_needs_a_single_objective(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="single objective"):
         load_optimize_config(path)
+
+
+def test_two_dask_workers_retrain_on_every_workers_molecules(tmp_path: Path) -> None:
+    """With ``--workers 2`` each worker fine-tunes on what both told the shared study;
+    on its own molecules alone a round would see about half of them."""
+    from molspace.optimize import optimize
+
+    config = _config(tmp_path, 64).model_copy(
+        update={"storage": str(tmp_path / "shared.journal"), "batch_size": 4}
+    )
+    summary = optimize(config, out_dir=tmp_path / "o", workers=2)
+    assert summary["n_oracle_calls"] == 64 and not summary["stopped"]
+    rounds = summary["retrain_rounds"]
+    assert {r["worker"] for r in rounds} == {0, 1}
+    for r in rounds:
+        # in flight: at most one batch of each worker is scored but not yet told
+        assert r["molecules"] >= r["at_calls"] - 2 * 4, r
+        assert r["at_calls"] >= 16
