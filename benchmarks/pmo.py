@@ -7,7 +7,8 @@ the metric is mol_opt's AUC top-10 (``molspace.oracles.top_k_auc``). Two methods
   encoded MOSES training set, batched ask/tell, with part of each batch perturbing the
   current top molecules in the full latent space (``local_fraction``); sampler
   configurable (default ``random`` proposals + local search, the cheapest per trial;
-  ``tpe`` for model-based proposals);
+  ``tpe`` for model-based proposals) and, by default, weighted retraining of the VAE
+  every 500 calls (25 Adam steps at 1e-3; ``--retrain-every 0`` turns it off);
 - ``prior``: random sampling of the latent prior N(0, I), the in-run baseline.
 
 Degenerate-molecule rejection is off, as in PMO: every distinct valid molecule costs a call.
@@ -212,10 +213,10 @@ def main() -> None:
     parser.add_argument("--local-top", type=int, default=10, help="parents of local moves")
     parser.add_argument("--temperature", type=float, default=0.0, help="decoding (0: greedy)")
     parser.add_argument(
-        "--retrain-every", type=int, default=0, help="weighted retraining every N calls (0: off)"
+        "--retrain-every", type=int, default=500, help="weighted retraining every N calls (0: off)"
     )
-    parser.add_argument("--retrain-steps", type=int, default=50)
-    parser.add_argument("--retrain-lr", type=float, default=3e-4)
+    parser.add_argument("--retrain-steps", type=int, default=25)
+    parser.add_argument("--retrain-lr", type=float, default=1e-3)
     parser.add_argument("--library-size", type=int, default=2000)
     parser.add_argument("--max-trials-factor", type=int, default=10)
     parser.add_argument(
