@@ -90,8 +90,15 @@ def test_two_dask_workers_retrain_on_every_workers_molecules(tmp_path: Path) -> 
     on its own molecules alone a round would see about half of them."""
     from molspace.optimize import optimize
 
+    # Random proposals in half of each batch and a generous trial cap: the tiny model's
+    # local moves repeat molecules often, and two racing workers must still reach the budget.
     config = _config(tmp_path, 64).model_copy(
-        update={"storage": str(tmp_path / "shared.journal"), "batch_size": 4}
+        update={
+            "storage": str(tmp_path / "shared.journal"),
+            "batch_size": 4,
+            "local_fraction": 0.5,
+            "max_trials": 5000,
+        }
     )
     summary = optimize(config, out_dir=tmp_path / "o", workers=2)
     assert summary["n_oracle_calls"] == 64 and not summary["stopped"]
