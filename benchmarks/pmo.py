@@ -115,6 +115,23 @@ def run_molspace(
     return list(seen.values()), time.perf_counter() - start
 
 
+def _provenance(latent) -> dict:
+    """What a saved result depends on: date, library versions and which model (its weights'
+    sha256 and training step), so a row can be traced to the bundle that produced it."""
+    from datetime import datetime, timezone
+
+    from molspace.versions import versions
+
+    training = latent.metadata.get("training", {})
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "model_sha256": latent.metadata.get("weights", {}).get("sha256"),
+        "model_steps": training.get("steps"),
+        "model_epochs": training.get("epochs"),
+    }
+
+
 def _published() -> dict:
     """The PMO leaderboard rows (anchor ``pmo_auc_top10``), or {} when not found."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -245,6 +262,7 @@ def main() -> None:
 
     torch.set_num_threads(1)  # one thread decodes faster than an oversubscribed pool here
     latent = _latent(args.model)
+    provenance = _provenance(latent)
     published = _published()
     results: dict[str, dict[str, list[dict]]] = {m: {} for m in methods}
     for seed in seeds:  # seed-major: a cut-short run still has every task of its first seed
@@ -271,7 +289,12 @@ def main() -> None:
                     flush=True,
                 )
                 if args.json:
-                    payload = {"budget": budget, "args": vars(args), "results": results}
+                    payload = {
+                        "budget": budget,
+                        "args": vars(args),
+                        "provenance": provenance,
+                        "results": results,
+                    }
                     args.json.write_text(json.dumps(payload, indent=2, default=str))
     print_table(results, budget, published)
 
