@@ -409,6 +409,7 @@ class _Loop:
     _z_of: dict[str, np.ndarray] = field(default_factory=dict)  # molecule -> its latent
     next_retrain: int = 0  # fine-tune once the study holds this many scored molecules
     retrain_rounds: list[dict[str, Any]] = field(default_factory=list)
+    _token_memo: Any = None  # optimize_retrain.TokenMemo: molecules tokenized once per search
 
     def _time(self, key: str, start: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
@@ -472,7 +473,7 @@ class _Loop:
         its first batch on everything scored before."""
         import pandas as pd
 
-        from molspace.optimize_retrain import fine_tune
+        from molspace.optimize_retrain import TokenMemo, fine_tune
 
         spec = self.config.retrain
         n = max(self.cache.n_calls, self.scored)  # the study's count: every worker's calls
@@ -483,6 +484,8 @@ class _Loop:
             for record in scored_records(self.study):
                 self.cache.add(record["smiles"], record["values"], record["components"])
         entries = self.cache.entries()
+        if self._token_memo is None:
+            self._token_memo = TokenMemo(self.latent.vocabulary)
         kl = self.latent.metadata.get("training", {}).get("config", {}).get("kl", {})
         stats = fine_tune(
             self.latent.model,
@@ -498,6 +501,7 @@ class _Loop:
                 spec.free_bits if spec.free_bits is not None else float(kl.get("free_bits", 0.05))
             ),
             seed=int(self.rng.integers(2**31)),
+            memo=self._token_memo,
         )
         best = sorted(entries, key=lambda e: e.values[0], reverse=True)[: spec.reencode]
         table = pd.DataFrame({"smiles": [e.smiles for e in best], "row": range(len(best))})

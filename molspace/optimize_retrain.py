@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FineTuneStats", "fine_tune", "rank_weights"]
+__all__ = ["FineTuneStats", "TokenMemo", "fine_tune", "rank_weights"]
 
 
 def rank_weights(values: np.ndarray, k: float) -> np.ndarray:
@@ -42,6 +42,32 @@ def rank_weights(values: np.ndarray, k: float) -> np.ndarray:
     ranks[order] = np.searchsorted(descending, descending, side="left")  # ties: best rank
     weights = 1.0 / (k * n + ranks)
     return weights / weights.sum()
+
+
+class TokenMemo:
+    """Token rows of the molecules already tokenized, so each round tokenizes only the
+    molecules scored since the last one. A round trains on every scored molecule; without
+    the memo, canonicalizing and SELFIES-encoding them all again was about a fifth of a
+    round's cost (10,000 calls in rounds of 500 tokenize 105,000 molecules instead of
+    10,000). Unencodable molecules are remembered too, as ``None``."""
+
+    def __init__(self, vocabulary: Any) -> None:
+        self.vocabulary = vocabulary
+        self._rows: dict[str, np.ndarray | None] = {}
+        self.tokenized = 0  # molecules sent to the vocabulary so far
+
+    def rows(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(token rows of the encodable molecules in order, encodable mask of smiles)``."""
+        new = [s for s in dict.fromkeys(smiles) if s not in self._rows]
+        if new:
+            tokens, _, reasons = self.vocabulary.encode_smiles(new)
+            for s, row, reason in zip(new, tokens, reasons, strict=True):
+                self._rows[s] = row if reason is None else None
+            self.tokenized += len(new)
+        ok = np.array([self._rows[s] is not None for s in smiles], dtype=bool)
+        kept = [self._rows[s] for s in smiles if self._rows[s] is not None]
+        empty = np.zeros((0, self.vocabulary.width), dtype=self.vocabulary.dtype)
+        return (np.stack(kept) if kept else empty), ok
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,7 @@ def fine_tune(
     beta: float,
     free_bits: float,
     seed: int,
+    memo: TokenMemo | None = None,
 ) -> FineTuneStats:
     """One round of weighted retraining of ``model`` (a ``SelfiesVAE``) in place.
 
@@ -84,7 +111,8 @@ def fine_tune(
     and takes an Adam step on the VAE loss the model was trained with (reconstruction
     + ``beta`` x KL with ``free_bits``). Molecules the vocabulary cannot encode are
     skipped and counted. The model is left in eval mode. Seeded: the same inputs and
-    seed give the same weights on the same machine.
+    seed give the same weights on the same machine. Pass the same ``memo`` to every
+    round of a search so molecules are tokenized once.
     """
     import torch
 
@@ -92,12 +120,10 @@ def fine_tune(
     from molspace.model.train import vae_losses
 
     start = time.perf_counter()
-    tokens, _, reasons = vocabulary.encode_smiles(list(smiles))
-    ok = np.array([reason is None for reason in reasons], dtype=bool)
+    tokens, ok = (memo or TokenMemo(vocabulary)).rows(list(smiles))
     skipped = int((~ok).sum())
     if steps <= 0 or not ok.any():
         return FineTuneStats(int(ok.sum()), skipped, 0, float("nan"), 0.0)
-    tokens = tokens[ok]
     weights = rank_weights(np.asarray(values, dtype=float)[ok], k)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(int(seed))

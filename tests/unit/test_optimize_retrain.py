@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from molspace.latent import LatentSpace
-from molspace.optimize_retrain import fine_tune, rank_weights
+from molspace.optimize_retrain import TokenMemo, fine_tune, rank_weights
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny_vae"
 
@@ -64,3 +64,39 @@ def test_fine_tune_pulls_the_model_towards_the_best_molecules(tiny: LatentSpace)
     original = LatentSpace.load(TINY).model.state_dict()
     for name, tensor in tiny.model.state_dict().items():
         assert torch.equal(tensor, original[name]), name
+
+
+def test_token_memo_tokenizes_each_molecule_once_and_matches_the_vocabulary(
+    tiny: LatentSpace,
+) -> None:
+    library = pd.read_csv(TINY / "sample_molecules.csv")["smiles"].tolist()[:30]
+    first = [*library[:20], "not a molecule"]
+    memo = TokenMemo(tiny.vocabulary)
+    rows, ok = memo.rows(first)
+    direct, _, reasons = tiny.vocabulary.encode_smiles(first)
+    assert ok.tolist() == [r is None for r in reasons] and not ok[-1]
+    assert np.array_equal(rows, direct[ok])
+    # the next round holds the old molecules and new ones: only the new are tokenized
+    second = [*library, "not a molecule", library[0]]
+    rows, ok = memo.rows(second)
+    assert memo.tokenized == 21 + 10
+    direct, _, reasons = tiny.vocabulary.encode_smiles(second)
+    assert ok.tolist() == [r is None for r in reasons]
+    assert np.array_equal(rows, direct[ok])
+    empty, none_ok = memo.rows(["not a molecule"])
+    assert empty.shape == (0, direct.shape[1]) and not none_ok.any()
+
+
+def test_fine_tune_with_a_memo_trains_the_same_weights(tiny: LatentSpace) -> None:
+    library = pd.read_csv(TINY / "sample_molecules.csv")["smiles"].tolist()[:30]
+    scores = np.linspace(1.0, 0.0, len(library))
+    settings = dict(
+        steps=5, batch_size=16, learning_rate=1e-3, k=1e-3, beta=0.1, free_bits=0.05, seed=3
+    )
+    plain, memoized = copy.deepcopy(tiny.model), copy.deepcopy(tiny.model)
+    fine_tune(plain, tiny.vocabulary, library, scores, **settings)
+    memo = TokenMemo(tiny.vocabulary)
+    memo.rows(library[:10])  # a memo filled by an earlier round
+    fine_tune(memoized, tiny.vocabulary, library, scores, memo=memo, **settings)
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(tensor, memoized.state_dict()[name]), name
