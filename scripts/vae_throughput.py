@@ -20,7 +20,7 @@ def train_rate(config_path: str, bf16: bool, steps: int, threads: int) -> float:
     import torch
 
     from molspace.model.config import load_train_config
-    from molspace.model.train import _batch_tensors, _losses, epoch_batches
+    from molspace.model.train import _batch_tensors, epoch_batches, vae_losses
     from molspace.model.vae import SelfiesVAE
     from molspace.selfies_vocab import build_vocabulary, smiles_to_selfies
 
@@ -43,7 +43,7 @@ def train_rate(config_path: str, bf16: bool, steps: int, threads: int) -> float:
             done, start, cpu = 0, time.perf_counter(), time.process_time()
         x, lens = _batch_tensors(tokens, index, torch.device("cpu"))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = _losses(model, x, lens, config, gen, None)
+            out = vae_losses(model, x, lens, config.kl.free_bits, gen, None)
         loss = out["recon"] + 0.1 * out["kl_free"]
         opt.zero_grad()
         loss.backward()
