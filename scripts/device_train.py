@@ -277,26 +277,13 @@ def folder_bytes(folder: Path) -> int:
 # -- pack (here) -------------------------------------------------------------------------
 
 
-def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` overrides as ``molspace.model.train --set`` reads them (JSON values, else
-    strings); repeated here so reading a config does not import torch."""
-    parsed: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            parsed[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[key.strip()] = value
-    return parsed
-
-
 def config_cache_info(config: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Where ``molspace.model.train`` looks for the token cache of ``config``: the
     cache folder and key as molspace computes them (needs molspace; imported here)."""
-    from molspace.model.config import load_train_config
+    from molspace.model.config import load_train_config, parse_overrides
     from molspace.model.data import _cache_key, file_sha256
 
-    cfg = load_train_config(config, parse_sets(overrides))
+    cfg = load_train_config(config, parse_overrides(overrides))
     data = cfg.data
     data_hash = file_sha256(data.path)
     key = _cache_key(data_hash, data.smiles_column, data.stereo, data.max_length)

@@ -6,8 +6,10 @@ or an absurd value fails with the key named instead of a long wasted run.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,6 +22,7 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "load_train_config",
+    "parse_overrides",
 ]
 
 PROPERTY_CHOICES = ("qed", "sa", "clogp", "mw", "tpsa")
@@ -146,3 +149,16 @@ def load_train_config(path: str | Path | None, overrides: dict | None = None) ->
             node = node.setdefault(key, {})
         node[leaf] = value
     return parse_config(TrainConfig, data, source)
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs as a dict: values are JSON where they parse (numbers,
+    booleans, lists), plain strings otherwise."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            parsed[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = value
+    return parsed

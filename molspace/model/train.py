@@ -22,7 +22,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -720,16 +720,6 @@ class _Progress:
             self._progress.__exit__(*exc)
 
 
-def _iter_overrides(pairs: list[str]) -> Iterator[tuple[str, Any]]:
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            parsed: Any = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        yield key.strip(), parsed
-
-
 def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The saved config of a run with run-length overrides applied (``epochs=20`` ...)."""
     from molspace.config import parse_config
@@ -750,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from molspace.errors import MolspaceError
     from molspace.interrupt import EXIT_INTERRUPTED
-    from molspace.model.config import load_train_config
+    from molspace.model.config import load_train_config, parse_overrides
 
     parser = argparse.ArgumentParser(prog="python -m molspace.model.train")
     parser.add_argument("config", nargs="?", default=None)
@@ -765,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        overrides = dict(_iter_overrides(args.overrides))
+        overrides = parse_overrides(args.overrides)
         if args.resume and args.config is None:
             config = resume_config(args.run_dir, overrides)
         else:
