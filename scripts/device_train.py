@@ -192,6 +192,18 @@ def check_out_limits(files: Mapping[str, int]) -> list[str]:
     return problems
 
 
+def _copy_hashing(source: Any, target: Any) -> tuple[int, str]:
+    """Copy one binary stream into another in blocks; returns the bytes copied and their
+    SHA-256 (packing and unpacking both verify the uncompressed tokens this way)."""
+    digest = hashlib.sha256()
+    size = 0
+    while block := source.read(4 * MIB):
+        digest.update(block)
+        size += len(block)
+        target.write(block)
+    return size, digest.hexdigest()
+
+
 def pack_cache(src: Path, dest: Path, preset: int = 6) -> dict[str, Any]:
     """Copy a token cache folder (tokens.npy, meta.json, rejects.csv) to ``dest`` with
     tokens.npy xz-compressed (88 MB -> ~8.5 MB for MOSES: the carry limit is 64 MiB).
@@ -201,21 +213,16 @@ def pack_cache(src: Path, dest: Path, preset: int = 6) -> dict[str, Any]:
         if not (src / name).is_file():
             raise FileNotFoundError(f"{src / name}: not a token cache (missing {name})")
     dest.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
     tmp = dest / ".tokens.npy.xz.tmp"
     with tokens.open("rb") as handle, lzma.open(tmp, "wb", preset=preset) as out:
-        while block := handle.read(4 * MIB):
-            digest.update(block)
-            size += len(block)
-            out.write(block)
+        size, sha256 = _copy_hashing(handle, out)
     os.replace(tmp, dest / "tokens.npy.xz")
     for name in ("meta.json", "rejects.csv"):
         if (src / name).is_file():
             shutil.copyfile(src / name, dest / name)
     return {
         "tokens_bytes": size,
-        "tokens_sha256": digest.hexdigest(),
+        "tokens_sha256": sha256,
         "xz_bytes": (dest / "tokens.npy.xz").stat().st_size,
     }
 
@@ -227,15 +234,10 @@ def unpack_cache(src: Path, dest: Path, expect: Mapping[str, Any] | None = None)
     (from pack_cache) the tokens' size and SHA-256 are checked first."""
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / ".tokens.npy.unpack"
-    digest = hashlib.sha256()
-    size = 0
     with lzma.open(src / "tokens.npy.xz", "rb") as handle, tmp.open("wb") as out:
-        while block := handle.read(4 * MIB):
-            digest.update(block)
-            size += len(block)
-            out.write(block)
+        size, sha256 = _copy_hashing(handle, out)
     if expect is not None and (
-        size != expect.get("tokens_bytes") or digest.hexdigest() != expect.get("tokens_sha256")
+        size != expect.get("tokens_bytes") or sha256 != expect.get("tokens_sha256")
     ):
         tmp.unlink()
         raise ValueError(f"{src}: unpacked tokens.npy does not match the packed one")
