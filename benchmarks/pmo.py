@@ -3,7 +3,7 @@
 Each task is run with several seeds and a budget of unique oracle calls (10,000 in PMO);
 the metric is mol_opt's AUC top-10 (``molspace.oracles.top_k_auc``). Two methods run here:
 
-- ``molspace``: ``molspace.optimize.run_optimization`` in a whitened PCA subspace of the
+- ``molspace``: ``molspace.optimization.run_optimization`` in a whitened PCA subspace of the
   encoded MOSES training set, batched ask/tell, with part of each batch perturbing the
   current top molecules in the full latent space (``local_fraction``); sampler
   configurable (default ``random`` proposals + local search, the cheapest per trial;
@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from molspace.oracle_cache import OracleCache  # noqa: E402
+from molspace.optimization.cache import OracleCache  # noqa: E402
 from molspace.oracles import PMO_TASKS, get_oracle, top_k_auc, top_k_mean  # noqa: E402
 
 PUBLISHED = ("selfies_vae_bo", "screening", "graph_ga", "reinvent")
@@ -77,7 +77,7 @@ def run_prior(latent, task: str, seed: int, budget: int, batch: int) -> tuple[li
 def run_molspace(
     latent, task: str, seed: int, budget: int, args: argparse.Namespace
 ) -> tuple[list[float], float]:
-    from molspace.optimize import OptimizeConfig, run_optimization, scored_records
+    from molspace.optimization import OptimizeConfig, run_optimization, scored_records
 
     config = OptimizeConfig(
         pmo=task,

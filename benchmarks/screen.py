@@ -233,9 +233,9 @@ def chunk_size(n: int) -> int:
 def run_molspace(
     library: Path, workers: int, report_every: float | None = None
 ) -> tuple[Clock, float | None]:
-    """Time ``molspace.screen.screen`` (cluster start and stop included); peak worker RSS."""
+    """Time ``molspace.screening.screen`` (cluster start and stop included); peak worker RSS."""
     from molspace.config import parse_config
-    from molspace.screen import ScreenSpec, screen
+    from molspace.screening import ScreenSpec, screen
 
     n = sum(1 for _ in library.open())
     config = {

@@ -84,8 +84,8 @@ def main() -> None:
     from _anchors import load_anchor, print_beside
 
     from molspace.latent import LatentSpace
+    from molspace.latent.evaluation import reconstruction_accuracy
     from molspace.metrics import MOSES_COLUMNS, MosesMetrics, load_moses_smiles
-    from molspace.model.evaluation import reconstruction_accuracy
     from molspace.versions import versions
 
     torch.set_num_threads(args.jobs)

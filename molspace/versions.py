@@ -5,6 +5,8 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
+__version__ = "0.1.0"  # molspace's own; pyproject.toml holds the same
+
 _PACKAGES = (
     "molspace",
     "rdkit",

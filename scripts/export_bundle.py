@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from molspace.errors import MolspaceError
+from molspace.latent.export import export_run
 from molspace.model.bundle import DEFAULT_BUNDLE
-from molspace.model.export import export_run
 
 
 def main() -> int:

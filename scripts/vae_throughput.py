@@ -22,7 +22,7 @@ def train_rate(config_path: str, bf16: bool, steps: int, threads: int) -> float:
     from molspace.model.config import load_train_config
     from molspace.model.train import _batch_tensors, epoch_batches, vae_losses
     from molspace.model.vae import SelfiesVAE
-    from molspace.selfies_vocab import build_vocabulary, smiles_to_selfies
+    from molspace.model.vocabulary import build_vocabulary, smiles_to_selfies
 
     torch.set_num_threads(threads)
     config = load_train_config(config_path)

@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_COMPONENTS",
     "AnomalyModel",
     "Signals",
+    "anomaly_scores",
     "compute_signals",
     "fit_anomaly_arrays",
     "fit_anomaly_model",
@@ -377,3 +378,20 @@ def score_anomalies(
     frame.loc[bad, "outlier"] = True
     frame.loc[bad, "driver"] = "unencodable"
     return frame
+
+
+def anomaly_scores(
+    space: Any,
+    smiles: Sequence[str],
+    reference: Sequence[str],
+    *,
+    ids: Sequence[str] | None = None,
+    components: Sequence[str] = DEFAULT_COMPONENTS,
+    quantile: float = 0.99,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Outlier scores of ``smiles`` against a ``reference`` library in one call: fit the
+    anomaly model on the reference (:func:`fit_anomaly_model`), then score every input
+    (:func:`score_anomalies`; one row per input, in input order)."""
+    model = fit_anomaly_model(space, reference, components=components, quantile=quantile, seed=seed)
+    return score_anomalies(space, model, smiles, ids)

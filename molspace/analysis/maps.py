@@ -8,7 +8,9 @@ for users who never ask for them.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ __all__ = [
     "available_projections",
     "cluster",
     "cluster_table",
+    "map_library",
     "project",
 ]
 
@@ -173,3 +176,52 @@ def cluster_table(
             {"cluster": -1, "size": noise, "representative_id": "", "representative_smiles": ""}
         )
     return pd.DataFrame(rows)
+
+
+def map_library(
+    space: Any,
+    smiles: Sequence[str],
+    *,
+    ids: Sequence[str] | None = None,
+    projection: str = "pca",
+    clustering: str = "kmeans",
+    n_clusters: int = 8,
+    min_cluster_size: int = 10,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A 2D map and clusters of ``smiles`` in ``space``'s latent space, one row per input
+    in input order: id, smiles, status ("ok" or "unencodable"), reason, x, y, cluster
+    (-1: HDBSCAN noise or not encodable), representative (the medoid of its cluster).
+    Molecules that cannot be encoded keep their row with the reason and no coordinates."""
+    from molspace.analysis.common import encode_with_reasons
+
+    smiles = [str(s) for s in smiles]
+    z, reasons = encode_with_reasons(space, smiles)
+    ok = np.array([r is None for r in reasons], dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "id": list(ids) if ids is not None else [str(i + 1) for i in range(len(smiles))],
+            "smiles": smiles,
+            "status": np.where(ok, "ok", "unencodable"),
+            "reason": [r or "" for r in reasons],
+            "x": np.nan,
+            "y": np.nan,
+            "cluster": -1,
+            "representative": False,
+        }
+    )
+    if ok.sum() < 2:
+        raise InputError(f"a map needs at least two encodable molecules, got {int(ok.sum())}")
+    coords, _ = project(z[ok], projection, seed=seed)
+    found = cluster(
+        z[ok],
+        clustering,
+        n_clusters=min(n_clusters, int(ok.sum())),
+        min_cluster_size=min_cluster_size,
+        seed=seed,
+    )
+    rows = np.flatnonzero(ok)
+    frame.loc[rows, "x"], frame.loc[rows, "y"] = coords[:, 0], coords[:, 1]
+    frame.loc[rows, "cluster"] = found.labels
+    frame.loc[rows[list(found.representatives.values())], "representative"] = True
+    return frame

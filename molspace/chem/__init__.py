@@ -1,6 +1,8 @@
 """Everything RDKit: parse and standardize with a reason, properties, rules and alerts,
 fingerprints and similarity. Drawing lives in :mod:`molspace.chem.draw` and the RDKit
 log capture in :mod:`molspace.chem.rdlog`.
+
+Stage 1, the bottom of the pipeline: may import only the base modules (``errors``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Each area registers its verbs from its own module (``register(app)``) so the
 CLI never holds chemistry or model logic. Heavy libraries are imported inside
 the command functions, which keeps ``molspace --help`` fast.
+
+Stage 13, the top: may import every package; nothing imports it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if version:
-        from molspace import __version__
+        from molspace.versions import __version__
 
         typer.echo(f"molspace {__version__}")
         raise typer.Exit()

@@ -1,6 +1,6 @@
 """``molspace evaluate``: sample a model and print its MOSES row beside the published ones.
 
-A thin layer over :mod:`molspace.metrics` and :mod:`molspace.model.evaluation`;
+A thin layer over :mod:`molspace.metrics` and :mod:`molspace.latent.evaluation`;
 the JSON it writes records the model, seed, sample count, timings and versions.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,53 +44,29 @@ def evaluate(
     ),
 ) -> None:
     """Score prior samples with the MOSES metrics and print them beside the published models."""
-    import numpy as np
     import torch
     from rich.console import Console
 
-    from molspace.latent import LatentSpace
-    from molspace.metrics import MosesMetrics, load_moses_smiles
+    from molspace.latent.evaluation import evaluate as evaluate_model
     from molspace.metrics.table import moses_table
-    from molspace.model.evaluation import reconstruction_accuracy
-    from molspace.versions import versions
 
     console = Console(stderr=True)
     torch.set_num_threads(jobs)
-    space = LatentSpace.load(model)
-    metrics = MosesMetrics(test_scaffolds="moses" if scaffold_split else None, n_jobs=jobs)
-
-    start = time.perf_counter()
-    with console.status(f"sampling {samples:,} molecules"):
-        generated = space.sample(samples, seed=seed, temperature=temperature)
-    sample_seconds = time.perf_counter() - start
-    if samples_out is not None:
-        samples_out.write_text("\n".join(generated) + "\n")
-    with console.status("computing MOSES metrics"):
-        row = metrics(generated)
-    result: dict[str, Any] = {"metrics": row, "timings_s": dict(metrics.timings)}
-    result["timings_s"]["sample"] = sample_seconds
-    result["decode_per_s"] = samples / sample_seconds if sample_seconds else None
-
-    if recon:
-        test = load_moses_smiles("test")
-        pick = np.random.default_rng(seed).choice(len(test), min(recon, len(test)), replace=False)
-        with console.status(f"reconstructing {len(pick):,} test molecules"):
-            t = time.perf_counter()
-            rec = reconstruction_accuracy(space, [test[i] for i in pick])
-            result["timings_s"]["reconstruction"] = time.perf_counter() - t
-        row["recon"] = rec.accuracy
-        result["reconstruction"] = {
-            **rec.summary(),
-            "accuracy_all": rec.n_exact / rec.n_input if rec.n_input else None,
-        }
-
-    result.update(
-        model=str(model) if model else "shipped default",
+    result = evaluate_model(
+        model,
         samples=samples,
         seed=seed,
+        recon=recon,
         temperature=temperature,
-        versions=versions(),
+        scaffold_split=scaffold_split,
+        jobs=jobs,
+        log=lambda message: console.print(f"[dim]{message}[/dim]"),
     )
+    generated = result.pop("generated")
+    if samples_out is not None:
+        samples_out.write_text("\n".join(generated) + "\n")
+    result["model"] = str(model) if model else "shipped default"
+    row = result["metrics"]
     Console(width=max(Console().width, 150)).print(moses_table({"molspace": row}))
     extra = ("IntDiv2", "recon", "mean_heavy_atoms", "test_mean_heavy_atoms", "logP", "SA", "QED")
     typer.echo("  ".join(f"{k}={row[k]:.4f}" for k in extra if k in row))

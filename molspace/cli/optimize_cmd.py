@@ -1,4 +1,4 @@
-"""``molspace optimize``: the CLI face of :func:`molspace.optimize.optimize`."""
+"""``molspace optimize``: the CLI face of :func:`molspace.optimization.optimize`."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def optimize_command(
     """Optimize molecules in the latent space with Optuna (resumes an existing study)."""
     from molspace.errors import ConfigError
     from molspace.interrupt import EXIT_INTERRUPTED
-    from molspace.optimize import load_optimize_config, optimize
+    from molspace.optimization import load_optimize_config, optimize
 
     overrides = {
         "model": model,

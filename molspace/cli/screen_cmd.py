@@ -1,4 +1,4 @@
-"""``molspace screen``: the CLI face of :func:`molspace.screen.screen`."""
+"""``molspace screen``: the CLI face of :func:`molspace.screening.screen`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def screen_command(
 ) -> None:
     """Screen libraries: standardize, dedup, filter, describe, score, rank."""
     from molspace.interrupt import handle_stop_signals
-    from molspace.screen import screen
+    from molspace.screening import screen
 
     def log(message: str) -> None:
         typer.echo(message, err=True)

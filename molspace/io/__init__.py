@@ -3,6 +3,8 @@
 ``read_library`` reads ``.smi``/``.csv``/``.tsv``/``.sdf`` (optionally gzip)
 and Parquet files or directories as ``ReadChunk``s of records plus rejects;
 ``write_table`` writes by extension; ``RejectsWriter`` appends rejected rows.
+
+Stage 2: may import only ``chem`` and the base modules.
 """
 
 from molspace.io.chunk import REJECT_COLUMNS, ReadChunk

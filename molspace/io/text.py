@@ -427,8 +427,8 @@ def _csv_slow(
                 for record in reader:
                     start = last + 1
                     last = first - 1 + reader.line_num
-                    if not record or (len(record) == 1 and not record[0].strip(WS)):
-                        continue
+                    if not delimiter.join(record).strip(WS):
+                        continue  # a whitespace-only line, as the fast path skips it
                     if plan is None:
                         names = [printable(n) for n in record]
                         plan = plan_columns(source, names, smiles_column, id_column)

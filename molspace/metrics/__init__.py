@@ -4,7 +4,10 @@
 MOSES's own test statistics and training set (``libraries/moses``), so the row
 it returns sits beside the published MOSES table; ``MosesMetrics`` keeps the
 references loaded for repeated calls. Reconstruction accuracy, which needs a
-model, is :func:`molspace.model.evaluation.reconstruction_accuracy`.
+model, is :func:`molspace.latent.evaluation.reconstruction_accuracy`.
+
+Stage 5: may import ``chem``, ``io``, ``similarity`` and the base modules; never
+``screening``, ``model`` or anything above them.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def bundle_metadata(
     model: Any, vocabulary: Any, training: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The JSON manifest of a model (weights fields are filled in by ``save_bundle``)."""
-    from molspace import __version__
+    from molspace.versions import __version__
     from molspace.versions import versions
 
     return {
@@ -163,7 +163,7 @@ def load_bundle(path: str | Path | None = None) -> ModelBundle:
 
     from molspace.model.config import ModelConfig
     from molspace.model.vae import SelfiesVAE
-    from molspace.selfies_vocab import Vocabulary
+    from molspace.model.vocabulary import Vocabulary
 
     root = Path(path) if path is not None else DEFAULT_BUNDLE
     meta = _read_metadata(root)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from molspace.errors import InputError
-from molspace.selfies_vocab import EOS, Vocabulary, build_vocabulary, encode_many
+from molspace.model.vocabulary import EOS, Vocabulary, build_vocabulary, encode_many
 
 __all__ = [
     "TokenizedDataset",

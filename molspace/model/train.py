@@ -43,7 +43,7 @@ from molspace.model.checkpoint import (
 from molspace.model.config import TrainConfig
 from molspace.model.data import TokenizedDataset, lengths_of, load_or_build_dataset
 from molspace.model.vae import SelfiesVAE, kl_per_dim
-from molspace.selfies_vocab import PAD, Vocabulary
+from molspace.model.vocabulary import PAD, Vocabulary
 
 __all__ = ["TrainResult", "epoch_batches", "train"]
 

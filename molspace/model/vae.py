@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from molspace.model.config import ModelConfig
-from molspace.selfies_vocab import BOS, EOS, PAD
+from molspace.model.vocabulary import BOS, EOS, PAD
 
 __all__ = ["SelfiesVAE", "VAEOutput", "kl_per_dim", "kl_per_row"]
 

@@ -3,6 +3,9 @@
 >>> from molspace.oracles import get_oracle, top_k_auc
 >>> get_oracle("celecoxib_rediscovery")("CC1=CC=C(C=C1)C1=CC(=NN1C1=CC=C(C=C1)S(N)(=O)=O)C(F)(F)F")
 1.0
+
+Stage 5 (benchmark oracles and the PMO AUC metric): may import ``chem`` and the base
+modules only.
 """
 
 from __future__ import annotations

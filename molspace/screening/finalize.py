@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from molspace.screen_spec import ScreenSpec
 from molspace.screening.keyset import HashSet64, hash_keys
 from molspace.screening.manifest import Manifest, PartitionEntry
+from molspace.screening.spec import ScreenSpec
 
 __all__ = ["Finalizer", "finalize"]
 

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from molspace.screen_spec import ScreenSpec
+from molspace.screening.spec import ScreenSpec
 
 __all__ = ["Screener", "filter_names", "run_partition", "screen_partition"]
 
@@ -98,7 +98,7 @@ class Screener:
             StandardizeOptions,
             compile_smarts,
         )
-        from molspace.objective import Objective
+        from molspace.scoring import Objective
 
         self.spec = spec
         s = spec.standardize

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from molspace.screen_spec import ScreenSpec
+from molspace.screening.spec import ScreenSpec
 
 __all__ = ["screen_progress"]
 

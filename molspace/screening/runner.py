@@ -25,9 +25,9 @@ import pandas as pd
 
 from molspace.errors import InputError
 from molspace.interrupt import Interrupted, stop_requested
-from molspace.screen_spec import ScreenSpec
 from molspace.screening.manifest import Manifest, PartitionEntry, inputs_signature
 from molspace.screening.partition import run_partition
+from molspace.screening.spec import ScreenSpec
 
 __all__ = ["Partition", "RunOptions", "iter_partitions", "run_partitions"]
 

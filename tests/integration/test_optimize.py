@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from molspace.optimize import OptimizeConfig, optimize, run_optimization, scored_records
-from molspace.optimize_scoring import OracleScorer
+from molspace.optimization import OptimizeConfig, optimize, run_optimization, scored_records
+from molspace.optimization.scoring import OracleScorer
 from molspace.oracles import get_oracle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +124,7 @@ def _shared_toml(path: Path, budget: int, batch_size: int = 8, pca: bool = False
 def _load(storage: str, name: str = "molspace"):
     import optuna
 
-    from molspace.optimize_storage import make_storage, storage_url
+    from molspace.optimization.storage import make_storage, storage_url
 
     return optuna.load_study(study_name=name, storage=make_storage(storage_url(storage, ".")))
 
@@ -339,7 +339,7 @@ def test_two_processes_share_one_study_exactly(tmp_path: Path, storage: str) -> 
     assert_exact(study, 40, calls)
     assert len({pid for pid, _ in calls}) == 2, "both processes scored molecules"
     # every sampled trial was decoded through the study's one stored space
-    from molspace.optimize_space import LatentSearchSpace
+    from molspace.optimization.space import LatentSearchSpace
 
     space = LatentSearchSpace.from_json(study.user_attrs["space"])
     sampled = [t for t in study.trials if "z_exact" not in t.user_attrs]
@@ -393,9 +393,9 @@ def test_killed_run_is_recovered_on_resume(tmp_path: Path) -> None:
 GHOST = """
 import os, sys
 import optuna
-from molspace.optimize_space import LatentSearchSpace
-from molspace.optimize_storage import make_storage
-from molspace.oracle_ledger import open_ledger
+from molspace.optimization.space import LatentSearchSpace
+from molspace.optimization.storage import make_storage
+from molspace.optimization.ledger import open_ledger
 
 url = sys.argv[1]
 study = optuna.load_study(study_name="molspace", storage=make_storage(url))
@@ -442,9 +442,9 @@ def test_worker_killed_between_score_and_tell(tmp_path: Path, latent) -> None:
 SLOW_TELLER = """
 import sys, time
 import optuna
-from molspace.optimize_space import LatentSearchSpace
-from molspace.optimize_storage import make_storage
-from molspace.oracle_ledger import open_ledger
+from molspace.optimization.space import LatentSearchSpace
+from molspace.optimization.storage import make_storage
+from molspace.optimization.ledger import open_ledger
 
 url, ready = sys.argv[1], sys.argv[2]
 study = optuna.load_study(study_name="molspace", storage=make_storage(url))

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molspace.optimize import OptimizeConfig, run_optimization
-from molspace.optimize_space import LatentSearchSpace
+from molspace.optimization import OptimizeConfig, run_optimization
+from molspace.optimization.space import LatentSearchSpace
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny_vae"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from molspace.errors import ConfigError
-from molspace.optimize import OptimizeConfig, load_optimize_config, run_optimization
+from molspace.optimization import OptimizeConfig, load_optimize_config, run_optimization
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny_vae"
@@ -88,7 +88,7 @@ def test_retraining_needs_a_single_objective(tmp_path: Path) -> None:
 def test_two_dask_workers_retrain_on_every_workers_molecules(tmp_path: Path) -> None:
     """With ``--workers 2`` each worker fine-tunes on what both told the shared study;
     on its own molecules alone a round would see about half of them."""
-    from molspace.optimize import optimize
+    from molspace.optimization import optimize
 
     # Random proposals in half of each batch and a generous trial cap: the tiny model's
     # local moves repeat molecules often, and two racing workers must still reach the budget.

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from molspace.config import parse_config
-from molspace.screen import ScreenSpec, screen
+from molspace.screening import ScreenSpec, screen
 
 pytestmark = pytest.mark.dask
 

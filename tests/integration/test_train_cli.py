@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from molspace.cli import app
 from molspace.errors import ConfigError, InputError
+from molspace.latent.export import export_run
 from molspace.model.bundle import load_bundle
-from molspace.model.export import export_run
 
 ROOT = Path(__file__).resolve().parents[2]
 

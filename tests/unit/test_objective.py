@@ -12,7 +12,7 @@ from rdkit import Chem
 from molspace.chem import qed, sa_score
 from molspace.config import parse_config
 from molspace.errors import ConfigError
-from molspace.objective import Objective, ObjectiveSpec, load_objective
+from molspace.scoring import Objective, ObjectiveSpec, load_objective
 from molspace.scoring.desirability import DoubleSigmoid, Linear, Range, Sigmoid, Step
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"

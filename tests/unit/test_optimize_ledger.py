@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from molspace.oracle_ledger import OracleLedger, open_ledger
+from molspace.optimization.ledger import OracleLedger, open_ledger
 
 SQLITE_AND_JOURNAL = ["sqlite", "journal"]
 
@@ -83,7 +83,7 @@ def test_two_workers_share_scores(tmp_path: Path, kind: str) -> None:
 RACE = """
 import random, sys, time
 from pathlib import Path
-from molspace.oracle_ledger import open_ledger
+from molspace.optimization.ledger import open_ledger
 
 url, seed, budget, gate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 rng = random.Random(seed)
@@ -136,7 +136,7 @@ def test_racing_processes_never_share_a_molecule_or_overshoot(tmp_path: Path, ki
 
 DIE = """
 import os, sys
-from molspace.oracle_ledger import open_ledger
+from molspace.optimization.ledger import open_ledger
 
 url, host, stale_after = sys.argv[1], sys.argv[2], float(sys.argv[3])
 ledger = open_ledger(url, "s", 0, 4, stale_after)

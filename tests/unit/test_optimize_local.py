@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from molspace.optimize_local import local_children
+from molspace.optimization.proposals import local_children
 
 
 def test_children_round_robin_over_parents_and_keep_dimension():

@@ -10,17 +10,17 @@ import pytest
 from rdkit import Chem
 
 from molspace.errors import ConfigError
-from molspace.optimize import OptimizeConfig, load_optimize_config, make_sampler
-from molspace.optimize_scoring import (
+from molspace.optimization import OptimizeConfig, load_optimize_config, make_sampler
+from molspace.optimization.cache import OracleCache
+from molspace.optimization.scoring import (
     Constraints,
     ConstraintSpec,
     OracleScorer,
     degenerate_reason,
     longest_ch2_chain,
 )
-from molspace.optimize_space import LatentSearchSpace, ball_space, box_space, pca_space
-from molspace.optimize_storage import storage_url
-from molspace.oracle_cache import OracleCache
+from molspace.optimization.space import LatentSearchSpace, ball_space, box_space, pca_space
+from molspace.optimization.storage import storage_url
 from molspace.oracles import get_oracle
 
 

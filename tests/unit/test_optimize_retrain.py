@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from molspace.latent import LatentSpace
-from molspace.optimize_retrain import TokenMemo, fine_tune, rank_weights
+from molspace.optimization.retrain import TokenMemo, fine_tune, rank_weights
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny_vae"
 

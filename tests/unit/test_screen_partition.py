@@ -9,7 +9,7 @@ import pytest
 
 from molspace.config import parse_config
 from molspace.errors import ConfigError
-from molspace.screen import ScreenSpec, load_screen_spec, screen_partition
+from molspace.screening import ScreenSpec, load_screen_spec, screen_partition
 
 SMILES = [
     "CC(=O)Oc1ccccc1C(=O)O",  # aspirin

@@ -12,7 +12,7 @@ import pytest
 
 from molspace.config import parse_config
 from molspace.errors import ConfigError, InputError
-from molspace.screen import ScreenSpec, screen
+from molspace.screening import ScreenSpec, screen
 
 MOSES_TEST = Path(__file__).resolve().parents[2] / "libraries" / "moses" / "test.csv.gz"
 CHUNK = 20
@@ -150,7 +150,7 @@ def test_finishing_pass_fed_out_of_order_equals_the_whole_pass(
     first_run, library, tmp_path
 ) -> None:
     """Partitions stored in completion order are finished in input order, none twice."""
-    from molspace.screen import ScreenResult
+    from molspace.screening import ScreenResult
     from molspace.screening.finalize import Finalizer
     from molspace.screening.manifest import Manifest, inputs_signature
 

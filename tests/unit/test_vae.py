@@ -114,7 +114,7 @@ def test_decode_rejects_wrong_shapes(space: LatentSpace) -> None:
 
 
 def test_reconstruction_accuracy_counts_add_up(space: LatentSpace) -> None:
-    from molspace.model.evaluation import reconstruction_accuracy
+    from molspace.latent.evaluation import reconstruction_accuracy
 
     molecules = [
         *pd.read_csv(TINY / "sample_molecules.csv")["smiles"].tolist()[:30],
@@ -133,7 +133,7 @@ def test_reconstruction_accuracy_counts_add_up(space: LatentSpace) -> None:
 
 
 def test_prior_sample_statistics(space: LatentSpace) -> None:
-    from molspace.model.evaluation import prior_sample_statistics
+    from molspace.latent.evaluation import prior_sample_statistics
 
     reference = pd.read_csv(TINY / "sample_molecules.csv")["smiles"].tolist()
     stats = prior_sample_statistics(

@@ -8,7 +8,7 @@ import selfies as sf
 from rdkit import Chem
 
 from molspace.errors import VocabularyError
-from molspace.selfies_vocab import (
+from molspace.model.vocabulary import (
     BOS,
     EOS,
     PAD,

@@ -1,4 +1,4 @@
-"""``[steps.optimize]``: an Optuna latent search (molspace.optimize), then the shortlist.
+"""``[steps.optimize]``: an Optuna latent search (molspace.optimization), then the shortlist.
 
 The shortlist (``candidates``) is what a chemist looks at: distinct, feasible,
 non-degenerate molecules, known ones dropped (the model's training set and the
@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from molspace.interrupt import Interrupted
-from molspace.optimize import OptimizeConfig
+from molspace.optimization import OptimizeConfig
 from molspace.workflow.kinds import StepContext, StepKind, StepResult
 
 
@@ -68,7 +68,7 @@ def _settings(config: OptimizeStep) -> tuple[OptimizeConfig, dict[str, Any] | No
     own = config.model_dump(exclude=_STEP_ONLY)
     if config.config is None:
         return OptimizeConfig.model_validate(own), config.objective
-    from molspace.optimize import load_optimize_config
+    from molspace.optimization import load_optimize_config
 
     base, objective = load_optimize_config(config.config)
     update = {k: own[k] for k in config.model_fields_set if k not in _STEP_ONLY}
@@ -95,7 +95,7 @@ def _anchor_paths(settings: OptimizeConfig, base: Path) -> OptimizeConfig:
 
 
 def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
-    from molspace.optimize import optimize
+    from molspace.optimization import optimize
 
     settings, objective = _settings(config)
     settings = _anchor_paths(settings, ctx.workflow_dir)

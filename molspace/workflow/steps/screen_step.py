@@ -1,4 +1,4 @@
-"""``[steps.screen]``: screen one or more libraries (molspace.screen)."""
+"""``[steps.screen]``: screen one or more libraries (molspace.screening)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field
 
 from molspace.config import StrictModel
-from molspace.objective import ObjectiveSpec
-from molspace.screen_spec import (
+from molspace.scoring import ObjectiveSpec
+from molspace.screening.spec import (
     FilterSpec,
     ScreenOptions,
     ScreenSpec,
@@ -44,7 +44,7 @@ class ScreenStep(StrictModel):
 
 
 def run(config: ScreenStep, ctx: StepContext) -> StepResult:
-    from molspace.screen import screen
+    from molspace.screening import screen
     from molspace.workflow.steps.common import head_of_library
 
     base = Path(ctx.workflow_dir)

@@ -14,9 +14,11 @@ batch probes both near neighbours and bolder jumps without a schedule to tune.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["local_children"]
+__all__ = ["enqueue_children", "local_children"]
 
 
 def local_children(
@@ -56,3 +58,31 @@ def local_children(
             noise = rng.normal(size=d) * scale * steps[i] / 2
             children[i] = base + u * (other - base) + noise
     return children, index
+
+
+def enqueue_children(
+    study: Any,
+    space: Any,
+    ranked_parents: list[tuple[str, np.ndarray]],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    sigma: float,
+    crossover: float,
+) -> int:
+    """Enqueue ``n`` children of ``ranked_parents`` ((smiles, exact z), best first) as the
+    next trials of ``study``: each with its own full vector (decoded as it is) and its
+    projection into ``space`` (for the sampler's model). Returns how many."""
+    from molspace.optimization.study import Z_ATTR
+
+    if n <= 0 or not ranked_parents:
+        return 0
+    parents = np.stack([z for _, z in ranked_parents])
+    children, index = local_children(
+        parents, space.dimension_scale, n, rng, sigma=sigma, crossover=crossover
+    )
+    params = space.params_of(space.from_latent(children))
+    for child, i, p in zip(children, index, params, strict=True):
+        attrs = {"local_parent": ranked_parents[int(i)][0], Z_ATTR: np.round(child, 5).tolist()}
+        study.enqueue_trial(p, user_attrs=attrs)
+    return len(children)

@@ -7,7 +7,7 @@
   which Optuna recommends over SQLite for several processes on one machine
 - ``:memory:``: in-process only (benchmarks; nothing is resumable)
 
-The study's oracle ledger (``molspace.oracle_ledger``) lives beside it: tables in the same
+The study's oracle ledger (``molspace.optimization.ledger``) lives beside it: tables in the same
 database, or a ``<journal>.oracle`` sidecar next to a journal file. Copy or delete it with
 the study.
 """

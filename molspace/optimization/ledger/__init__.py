@@ -45,10 +45,12 @@ is not used: in Optuna 5.0 it covers RDB storages only (``JournalStorage`` is no
 only fail a dead worker's trials, not tell the ones whose molecule was already scored.
 """
 
-from molspace.oracle_ledger.core import OracleLedger
-from molspace.oracle_ledger.factory import DEFAULT_STALE_AFTER, open_ledger
-from molspace.oracle_ledger.rows import Claim, Counts, LedgerRow, WorkerRow
-from molspace.oracle_ledger.rows import Scored as Scored  # public before the split, not in __all__
+from molspace.optimization.ledger.core import OracleLedger
+from molspace.optimization.ledger.factory import DEFAULT_STALE_AFTER, open_ledger
+from molspace.optimization.ledger.rows import Claim, Counts, LedgerRow, WorkerRow
+from molspace.optimization.ledger.rows import (
+    Scored as Scored,  # public before the split, not in __all__
+)
 
 __all__ = [
     "DEFAULT_STALE_AFTER",

@@ -1,7 +1,7 @@
 """The screening configuration (``molspace screen --config screen.toml``), validated.
 
 Tables: ``[screen]`` (reading, dedup, descriptors, ranking), ``[standardize]``,
-``[filters]``, ``[objective]`` (see :mod:`molspace.objective`), ``[similarity]``
+``[filters]``, ``[objective]`` (see :mod:`molspace.scoring`), ``[similarity]``
 (query set) and ``[cluster]`` (see :mod:`molspace.cluster`). Unknown keys are
 errors naming the key and the file. ``resolve()`` reads a query file once on the
 driver, so workers get the queries inline and never need the file.
@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from molspace.cluster import ClusterSpec
 from molspace.config import StrictModel, parse_config, read_toml
 from molspace.errors import ConfigError, InputError
-from molspace.objective import FingerprintSpec, ObjectiveSpec
+from molspace.scoring import FingerprintSpec, ObjectiveSpec
 
 __all__ = [
     "DEFAULT_DESCRIPTORS",
@@ -227,7 +227,7 @@ class ScreenSpec(StrictModel):
         data = self.model_dump(mode="json", exclude={"cluster": True})
         for key in ("top_k", "rank_by", "ascending", "only_passing"):
             data["screen"].pop(key, None)
-        from molspace import __version__
+        from molspace.versions import __version__
 
         data["molspace"] = __version__
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -8,21 +8,22 @@ periodically fine-tuning the model on the evaluated molecules with rank weights
 ``w_i ∝ 1 / (k N + rank_i)`` (rank 0 = best; small ``k`` concentrates on the top).
 The latent space then devotes more volume to good molecules and their variations.
 
-This module holds the pure parts: the weights and one fine-tuning round on a model in
-place. The optimizer decides when to call it, works on its own copy of the model, and
-re-encodes the parents of its local moves afterwards (their old vectors mean nothing
-to the new decoder).
+The pure parts are the weights and one fine-tuning round on a model in place;
+``Retrainer`` is the schedule the search loop asks at every batch: it fine-tunes the
+loop's own copy of the model every ``every`` scored molecules and re-encodes the best
+molecules, the parents of later local moves (their old vectors mean nothing to the new
+decoder).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FineTuneStats", "TokenMemo", "fine_tune", "rank_weights"]
+__all__ = ["FineTuneStats", "Retrainer", "TokenMemo", "fine_tune", "rank_weights"]
 
 
 def rank_weights(values: np.ndarray, k: float) -> np.ndarray:
@@ -150,3 +151,56 @@ def fine_tune(
     return FineTuneStats(
         int(ok.sum()), skipped, steps, float(np.mean(recent)), time.perf_counter() - start
     )
+
+
+@dataclass
+class Retrainer:
+    """The weighted-retraining schedule of one search loop (``[optimize.retrain]``).
+
+    ``spec`` is the validated ``RetrainSpec``; ``next_at`` the study's scored count at
+    which the next round runs (a resumed run fine-tunes at its first batch on everything
+    scored before); ``rounds`` what each round did, for the summary."""
+
+    spec: Any
+    next_at: int
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    memo: TokenMemo | None = None
+
+    def due(self, n_scored: int) -> bool:
+        return bool(self.spec.every > 0 and n_scored >= max(self.next_at, 2))
+
+    def run(
+        self, latent: Any, entries: list[Any], n_scored: int, seed: int
+    ) -> dict[str, np.ndarray]:
+        """Fine-tune ``latent.model`` in place on ``entries`` (cache entries: smiles and
+        values) and return the new latent vectors of the best ``spec.reencode`` of them
+        (unencodable ones drop out)."""
+        import pandas as pd
+
+        spec = self.spec
+        if self.memo is None:
+            self.memo = TokenMemo(latent.vocabulary)
+        kl = latent.metadata.get("training", {}).get("config", {}).get("kl", {})
+        stats = fine_tune(
+            latent.model,
+            latent.vocabulary,
+            [e.smiles for e in entries],
+            np.array([e.values[0] for e in entries], dtype=float),
+            steps=spec.steps,
+            batch_size=spec.batch_size,
+            learning_rate=spec.learning_rate,
+            k=spec.k,
+            beta=spec.beta if spec.beta is not None else float(kl.get("beta_end", 0.1)),
+            free_bits=(
+                spec.free_bits if spec.free_bits is not None else float(kl.get("free_bits", 0.05))
+            ),
+            seed=seed,
+            memo=self.memo,
+        )
+        best = sorted(entries, key=lambda e: e.values[0], reverse=True)[: spec.reencode]
+        table = pd.DataFrame({"smiles": [e.smiles for e in best], "row": range(len(best))})
+        encoded = latent.encode_table(table)
+        rows = encoded.records["row"].to_numpy()
+        self.next_at = (n_scored // spec.every + 1) * spec.every
+        self.rounds.append({"at_calls": n_scored, **stats.to_dict()})
+        return {best[i].smiles: z.astype(float) for i, z in zip(rows, encoded.latent, strict=True)}

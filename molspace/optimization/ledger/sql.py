@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from molspace.oracle_ledger.core import OracleLedger
-from molspace.oracle_ledger.rows import _T, LedgerRow, Scored, WorkerRow, _Txn
+from molspace.optimization.ledger.core import OracleLedger
+from molspace.optimization.ledger.rows import _T, LedgerRow, Scored, WorkerRow, _Txn
 
 
 def _tables(metadata: Any) -> tuple[Any, Any, Any, Any]:

@@ -6,7 +6,7 @@ holds what was scored (values, components and the order of first scoring), so a 
 decode gets the cached value for free and the call order feeds the AUC top-k metric.
 In an optimization run it is one process's memo, rebuilt from the study's trials on
 resume; what counts across processes (who scores a molecule, how much budget is left) is
-the study's oracle ledger (``molspace.oracle_ledger``), and every value the ledger hands
+the study's oracle ledger (``molspace.optimization.ledger``), and every value the ledger hands
 back lands here, so a molecule seen once never costs this process a ledger look-up again.
 """
 

@@ -2,7 +2,7 @@
 
 A *scorer* turns canonical SMILES into objective values plus named components. Three
 adapters cover molspace's sources: a PMO/GuacaMol oracle (``molspace.oracles``), a declared
-``Objective`` (``molspace.objective``, anything with ``score_mols``), and a user's
+``Objective`` (``molspace.scoring``, anything with ``score_mols``), and a user's
 ``module:function``. Constraints follow Optuna's convention (a list of floats, feasible
 when all are <= 0) so TPE, GP and NSGA-II can use them through ``constraints_func``.
 
@@ -173,9 +173,9 @@ def build_scorer(spec: ScorerSpec) -> Scorer:
     if spec.plugin is not None:
         return CallableScorer(_load_plugin(spec.plugin))
     try:
-        from molspace.objective import Objective, ObjectiveSpec
+        from molspace.scoring import Objective, ObjectiveSpec
     except ImportError as exc:  # the objective module is another area's; say what is missing
-        raise ConfigError(f"[objective] needs molspace.objective: {exc}") from None
+        raise ConfigError(f"[objective] needs molspace.scoring: {exc}") from None
     from molspace.config import parse_config
 
     objective_spec = parse_config(ObjectiveSpec, spec.objective or {}, "[objective]")

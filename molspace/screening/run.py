@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from molspace.screen_spec import ScreenSpec, load_screen_spec
 from molspace.screening.partition import screen_partition
+from molspace.screening.spec import ScreenSpec, load_screen_spec
 
 __all__ = ["ScreenResult", "ScreenSpec", "load_screen_spec", "screen", "screen_partition"]
 

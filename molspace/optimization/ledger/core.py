@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from molspace.oracle_ledger.rows import _T, Claim, Counts, LedgerRow, Scored, WorkerRow, _Txn
+from molspace.optimization.ledger.rows import _T, Claim, Counts, LedgerRow, Scored, WorkerRow, _Txn
 
-_log = logging.getLogger("molspace.oracle_ledger")  # the package's logger, as before the split
+_log = logging.getLogger("molspace.optimization.ledger")  # the package's logger
 
 
 # --- liveness ----------------------------------------------------------------------------

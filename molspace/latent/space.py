@@ -126,7 +126,7 @@ class LatentSpace:
     # -- encoding ----------------------------------------------------------------
     def canonicalize(self, smiles: str) -> str:
         """The canonical SMILES the model works with (stereo removed unless the model has it)."""
-        from molspace.selfies_vocab import canonicalize_for_vocab
+        from molspace.model.vocabulary import canonicalize_for_vocab
 
         canonical, reason = canonicalize_for_vocab(smiles, stereo=self.vocabulary.stereo)
         if canonical is None:

@@ -20,6 +20,7 @@ import pandas as pd
 __all__ = [
     "ReconstructionResult",
     "SampleStatistics",
+    "evaluate",
     "heavy_atom_counts",
     "prior_sample_statistics",
     "reconstruction_accuracy",
@@ -135,3 +136,62 @@ def prior_sample_statistics(
         heavy_atoms_ratio=(mean / ref_mean) if ref_mean else None,
         fraction_tiny=float(np.mean(heavy < 10)) if len(heavy) else 0.0,
     )
+
+
+def evaluate(
+    space: Any = None,
+    *,
+    samples: int = 30000,
+    seed: int = 0,
+    recon: int = 10000,
+    temperature: float = 0.0,
+    scaffold_split: bool = True,
+    jobs: int = 2,
+    log: Any = None,
+) -> dict[str, Any]:
+    """The MOSES metrics of ``samples`` prior samples (FCD, SNN, Frag, Scaf, IntDiv,
+    Filters, novelty, ...) and exact reconstruction of ``recon`` held-out MOSES test
+    molecules, with timings and versions: the model's row beside the published ones.
+
+    ``space``: a ``LatentSpace``, a bundle directory, or None for the shipped model.
+    ``log(message)`` hears about each long step. The returned ``generated`` list holds
+    the samples, so a caller can keep them."""
+    import time
+
+    from molspace.latent.space import LatentSpace
+    from molspace.metrics import MosesMetrics, load_moses_smiles
+    from molspace.versions import versions
+
+    say = log or (lambda message: None)
+    if not isinstance(space, LatentSpace):
+        space = LatentSpace.load(space)
+    metrics = MosesMetrics(test_scaffolds="moses" if scaffold_split else None, n_jobs=jobs)
+    say(f"sampling {samples:,} molecules")
+    start = time.perf_counter()
+    generated = space.sample(samples, seed=seed, temperature=temperature)
+    sample_seconds = time.perf_counter() - start
+    say("computing MOSES metrics")
+    row = metrics(generated)
+    result: dict[str, Any] = {"metrics": row, "timings_s": dict(metrics.timings)}
+    result["timings_s"]["sample"] = sample_seconds
+    result["decode_per_s"] = samples / sample_seconds if sample_seconds else None
+    if recon:
+        test = load_moses_smiles("test")
+        pick = np.random.default_rng(seed).choice(len(test), min(recon, len(test)), replace=False)
+        say(f"reconstructing {len(pick):,} test molecules")
+        start = time.perf_counter()
+        rec = reconstruction_accuracy(space, [test[i] for i in pick])
+        result["timings_s"]["reconstruction"] = time.perf_counter() - start
+        row["recon"] = rec.accuracy
+        result["reconstruction"] = {
+            **rec.summary(),
+            "accuracy_all": rec.n_exact / rec.n_input if rec.n_input else None,
+        }
+    result.update(
+        samples=samples,
+        seed=seed,
+        temperature=temperature,
+        versions=versions(),
+        generated=generated,
+    )
+    return result

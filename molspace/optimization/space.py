@@ -13,7 +13,7 @@ them to latent vectors ``z = center + x @ basis`` (and back, to enqueue known mo
 
 A space also carries the per-dimension spread of encoded molecules (``scale``): local
 moves around good molecules happen in the full latent space, in those units
-(``molspace.optimize_local``), because a molecule's own latent vector is almost never
+(``molspace.optimization.proposals``), because a molecule's own latent vector is almost never
 inside a low-dimensional search subspace.
 
 The space is stored as JSON in the study (``space`` user attribute), so a resumed study

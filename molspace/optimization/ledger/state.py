@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from molspace.oracle_ledger.core import OracleLedger
-from molspace.oracle_ledger.rows import _T, LedgerRow, Scored, WorkerRow, _Txn
+from molspace.optimization.ledger.core import OracleLedger
+from molspace.optimization.ledger.rows import _T, LedgerRow, Scored, WorkerRow, _Txn
 
 
 class _State:

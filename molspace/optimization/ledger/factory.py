@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from molspace.oracle_ledger.core import OracleLedger
-from molspace.oracle_ledger.sql import _SqlLedger
-from molspace.oracle_ledger.state import _StateLedger
+from molspace.optimization.ledger.core import OracleLedger
+from molspace.optimization.ledger.sql import _SqlLedger
+from molspace.optimization.ledger.state import _StateLedger
 
 DEFAULT_STALE_AFTER = 120.0
 
@@ -18,7 +18,7 @@ def open_ledger(
     budget: int,
     stale_after: float = DEFAULT_STALE_AFTER,
 ) -> OracleLedger:
-    """The ledger of a study stored at ``url`` (a :func:`molspace.optimize_storage.storage_url`).
+    """The ledger of a study stored at ``url`` (see ``optimization.storage.storage_url``).
 
     The key includes the storage's study id, so a study deleted and created again under
     the same name starts a fresh ledger.

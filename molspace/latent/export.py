@@ -30,7 +30,7 @@ def bundle_from_checkpoint(run_dir: str | Path, dest: str | Path) -> Path:
     from molspace.model.checkpoint import CHECKPOINT_DIR, read_checkpoint_state
     from molspace.model.config import TrainConfig
     from molspace.model.vae import SelfiesVAE
-    from molspace.selfies_vocab import Vocabulary
+    from molspace.model.vocabulary import Vocabulary
 
     run = Path(run_dir)
     state = read_checkpoint_state(run)
@@ -69,7 +69,7 @@ def quick_evaluation(
 ) -> dict[str, Any]:
     """Prior-sample statistics and test-set reconstruction of a bundle, with throughputs."""
     from molspace.latent import LatentSpace
-    from molspace.model.evaluation import prior_sample_statistics, reconstruction_accuracy
+    from molspace.latent.evaluation import prior_sample_statistics, reconstruction_accuracy
 
     space = LatentSpace.load(bundle_dir)
     test = None

@@ -1,0 +1,124 @@
+"""``molspace.optimize``: run or resume a search and write what a user reads.
+
+One process, or many Dask workers against a shared storage; then the candidates table,
+the plots and ``summary.json`` (``molspace.optimization.outputs``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from molspace.errors import InputError
+from molspace.optimization.config import OptimizeConfig, load_optimize_config
+from molspace.optimization.parallel import run_parallel, workers_client
+from molspace.optimization.run import run_optimization
+from molspace.optimization.scoring import build_scorer
+from molspace.optimization.study import scored_records, seed_smiles
+
+__all__ = ["optimize"]
+
+
+def _novelty_reference(config: OptimizeConfig) -> tuple[str | None, str | None]:
+    """The novelty set (checked before the run) and, when the default MOSES set is not
+    installed, why novelty is skipped."""
+    reference = config.novelty_reference
+    if reference == "":
+        return None, None
+    if reference is not None:
+        if not Path(reference).is_file():
+            raise InputError(f"{reference}: novelty reference set not found")
+        return reference, None
+    from molspace.metrics.reference import moses_dir
+
+    try:
+        train = moses_dir() / "train.csv.gz"
+    except InputError as exc:
+        return None, f"skipped: {exc}"
+    if not train.is_file():
+        return None, f"skipped: {train} not found"
+    return str(train), None
+
+
+def optimize(
+    config: OptimizeConfig | str | Path | dict[str, Any],
+    objective: dict[str, Any] | None = None,
+    *,
+    out_dir: str | Path,
+    workers: int = 1,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Run or resume a study (in this process, or ``workers`` Dask workers) and write the
+    candidates, plots and summary under ``out_dir``; returns the summary (``stopped`` is
+    True when a stop request ended the run early: re-running resumes it).
+
+    ``config``: an ``OptimizeConfig``, the ``[optimize]`` table as a dict, or a TOML file
+    with ``[optimize]`` and ``[objective]`` tables (its objective is used unless
+    ``objective`` is given)."""
+    if isinstance(config, dict):
+        config = OptimizeConfig.model_validate(config)
+    elif not isinstance(config, OptimizeConfig):
+        config, from_file = load_optimize_config(config)
+        objective = objective if objective is not None else from_file
+    from molspace.interrupt import handle_stop_signals, stop_requested
+    from molspace.optimization.outputs import write_outputs
+    from molspace.optimization.storage import make_storage, storage_url
+    from molspace.oracles import top_k_auc
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url(config.storage, out)
+    config = config.model_copy(update={"storage": url})
+    scorer = build_scorer(config.scorer_spec(objective))
+    reference, novelty_note = _novelty_reference(config)
+    start = time.perf_counter()
+    stopped = False
+    with handle_stop_signals():
+        if workers > 1 or client is not None:
+            with workers_client(client, workers) as client:
+                if workers <= 1:  # a given cluster: one optimization loop per Dask worker
+                    workers = max(1, len(client.scheduler_info().get("workers", {})))
+                results = run_parallel(config, objective, client, out_dir=out, n_workers=workers)
+            stopped = stop_requested() or any(r.get("stopped") for r in results)
+            rounds = [
+                {"worker": r["worker"], **round_} for r in results for round_ in r["retrain_rounds"]
+            ]
+            import optuna
+
+            study = optuna.load_study(study_name=config.study_name, storage=make_storage(url))
+        else:
+            result = run_optimization(config, objective, out_dir=out, scorer=scorer)
+            study, stopped = result.study, result.stopped
+            rounds = [{"worker": 0, **round_} for round_ in result.retrain_rounds]
+    records = scored_records(study)
+    n_calls = len({r["smiles"] for r in records})
+    summary: dict[str, Any] = {
+        "study_name": config.study_name,
+        "storage": url,
+        "sampler": config.sampler,
+        "budget": config.budget,
+        "n_trials": len(study.trials),
+        "n_oracle_calls": n_calls,
+        "stopped": stopped,
+        "seconds": round(time.perf_counter() - start, 2),
+        "config": config.model_dump(mode="json"),
+    }
+    if len(scorer.objective_names) == 1 and records:
+        seen: dict[str, float] = {}
+        for r in records:
+            seen.setdefault(r["smiles"], r["values"][0])
+        summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
+    if config.retrain.every:
+        summary["retrain_rounds"] = rounds
+    if novelty_note is not None:
+        summary["novelty"] = novelty_note
+    write_outputs(
+        study,
+        out,
+        scorer.objective_names,
+        seeds=seed_smiles(config),
+        novelty_reference=reference,
+        summary=summary,
+    )
+    return summary

@@ -1,0 +1,90 @@
+"""Trials a killed worker left RUNNING: told when the ledger holds their molecule's score,
+failed otherwise; and the wait, at the end of a run, for live workers' last tells.
+
+Optuna has no notion of a dead worker: its RUNNING trials stay RUNNING forever. The
+oracle ledger knows which worker asked each trial and when it was last heard from, so any
+worker can settle another's orphans (``stale_after`` seconds without a heartbeat).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from molspace.optimization.ledger import LedgerRow
+from molspace.optimization.loop import SearchLoop
+from molspace.optimization.study import Z_ATTR
+
+__all__ = ["drain", "recover"]
+
+
+def _running(study: Any) -> list[Any]:
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+
+
+def drain(loop: SearchLoop) -> None:
+    """Wait until the trials of other workers whose molecules the ledger already scored
+    are told (moments: they only tell), so that outputs written after this run hold every
+    scored molecule. A dead worker's such trials are told by ``recover``."""
+
+    def running() -> set[int]:
+        return {t.number for t in _running(loop.study)}
+
+    waiting = set(loop.ledger.scored_trials(sorted(running())))
+    deadline = time.monotonic() + loop.config.stale_after + 10
+    wait = 0.02
+    while waiting and time.monotonic() < deadline:
+        time.sleep(wait)
+        wait = min(2 * wait, 1.0)
+        recover(loop)
+        waiting &= running()
+
+
+def recover(loop: SearchLoop) -> int:
+    """Settle the RUNNING trials no live worker holds (their worker was killed): tell the
+    ones whose molecule the ledger has scored, fail the others. Returns how many."""
+    import optuna
+    from rdkit import Chem
+
+    running = _running(loop.study)
+    if not running:
+        return 0
+    starts = {t.number: t.datetime_start.timestamp() if t.datetime_start else 0.0 for t in running}
+    numbers, scored = loop.ledger.orphans(starts)
+    by_number = {t.number: t for t in running}
+    settled = 0
+    for number in numbers:
+        frozen = by_number[number]
+        # a Trial handle on a trial another process asked (Optuna has no public id getter)
+        trial = optuna.trial.Trial(loop.study, frozen._trial_id)
+        info: dict[str, Any] = {"smiles": None, "worker": None, "recovered_by": loop.worker_id}
+        z = _latent_of(frozen, loop)
+        if z is not None:
+            info["z"] = z
+        row: LedgerRow | None = scored.get(number)
+        values: tuple[float, ...] | None = None
+        cons = None
+        if row is None or row.values is None:
+            info["status"] = "abandoned"
+            info["reason"] = "its worker stopped before telling it"
+        else:
+            entry = loop.cache.add(row.smiles, row.values, row.components)
+            info.update(smiles=row.smiles, status="scored", components=entry.components)
+            values, cons = loop.judge(entry.values, Chem.MolFromSmiles(row.smiles), info)
+        settled += loop.tell(trial, (info, values, cons))
+    return settled
+
+
+def _latent_of(frozen: Any, loop: SearchLoop) -> list[float] | None:
+    """The latent vector an orphaned trial stood for, when it can be known."""
+    if frozen.user_attrs.get(Z_ATTR) is not None:
+        return list(frozen.user_attrs[Z_ATTR])
+    names = loop.space.param_names
+    if all(n in frozen.params for n in names):
+        xi = np.array([[frozen.params[n] for n in names]])
+        return list(np.round(loop.space.to_latent(xi)[0], 5).tolist())
+    return None
