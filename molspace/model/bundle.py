@@ -68,8 +68,7 @@ def bundle_metadata(
     model: Any, vocabulary: Any, training: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The JSON manifest of a model (weights fields are filled in by ``save_bundle``)."""
-    from molspace.versions import __version__
-    from molspace.versions import versions
+    from molspace.versions import __version__, versions
 
     return {
         "format": BUNDLE_FORMAT,

@@ -7,8 +7,8 @@ constraints), ``cache`` and ``ledger`` (each molecule scored once, an exact budg
 processes), ``retrain`` (weighted retraining), ``study`` (sampler, study, seeds),
 ``loop`` (ask → decode → claim → score → tell), ``recovery`` (a killed worker's trials),
 ``parallel`` (Dask workers), ``outputs`` (candidates, plots, summary), ``run`` (one
-process) and ``api`` (``optimize``). May import every stage below it (``chem`` … ``analysis``, ``oracles``,
-``metrics``); never ``report``, ``workflow`` or ``cli``.
+process) and ``api`` (``optimize``). May import every stage below it (``chem`` …
+``analysis``, ``oracles``, ``metrics``); never ``report``, ``workflow`` or ``cli``.
 """
 
 from molspace._lazy import lazy_exports

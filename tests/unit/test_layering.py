@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2] / "molspace"
 
 BASE = {"_lazy", "errors", "versions", "config", "interrupt", "cluster"}
