@@ -344,11 +344,18 @@ def pmo_task_names() -> tuple[str, ...]:
 
 @cache
 def get_oracle(name: str) -> Oracle:
-    """The PMO oracle called ``name`` (case-insensitive); ``KeyError``-free: raises
-    ``ConfigError`` naming the known tasks."""
+    """The PMO oracle called ``name`` (case-insensitive), or one of the PyTDC <= 0.3.6
+    variants of ``molspace.oracles.pmo_prev`` (``*_prev``, ``sitagliptin_mpo_pytdc036``);
+    ``KeyError``-free: raises ``ConfigError`` naming the known tasks."""
+    from molspace.oracles.pmo_prev import prev_oracle_builders
+
     key = name.strip().lower()
-    if key not in _BUILDERS:
+    builders = {**_BUILDERS, **prev_oracle_builders()}
+    if key not in builders:
         from molspace.errors import ConfigError
 
-        raise ConfigError(f"unknown PMO task {name!r}; known: {', '.join(PMO_TASKS)}")
-    return _BUILDERS[key]()
+        raise ConfigError(
+            f"unknown PMO task {name!r}; known: {', '.join(PMO_TASKS)} "
+            f"(and the PyTDC <= 0.3.6 variants {', '.join(prev_oracle_builders())})"
+        )
+    return builders[key]()

@@ -40,14 +40,26 @@ __all__ = [
 
 
 class MolContext:
-    """A molecule plus a per-molecule fingerprint cache, so components share fingerprints."""
+    """A molecule plus a per-molecule fingerprint cache, so components share fingerprints.
 
-    __slots__ = ("_fps", "_with_h", "mol")
+    ``smiles`` is the text a string-based component reads (only the PyTDC <= 0.3.6 isomer
+    count of ``molspace.oracles.pmo_prev`` does): the string given, else RDKit's canonical
+    SMILES of the molecule, which is what mol_opt hands its oracles.
+    """
 
-    def __init__(self, mol: Chem.Mol) -> None:
+    __slots__ = ("_fps", "_smiles", "_with_h", "mol")
+
+    def __init__(self, mol: Chem.Mol, smiles: str | None = None) -> None:
         self.mol = mol
         self._fps: dict[str, Any] = {}
         self._with_h: Chem.Mol | None = None
+        self._smiles = smiles
+
+    @property
+    def smiles(self) -> str:
+        if self._smiles is None:
+            self._smiles = Chem.MolToSmiles(self.mol)
+        return self._smiles
 
     def fingerprint(self, kind: str) -> Any:
         if kind not in self._fps:
@@ -127,7 +139,10 @@ class Oracle:
 
     def score_mol(self, mol: Chem.Mol) -> float:
         """The task score of an RDKit molecule."""
-        ctx = MolContext(mol)
+        return self.score_context(MolContext(mol))
+
+    def score_context(self, ctx: MolContext) -> float:
+        """The task score of a prepared molecule context."""
         return self._aggregate([c.evaluate(ctx)[1] for c in self.components])
 
     def evaluate(self, mol: Chem.Mol) -> dict[str, float]:
@@ -146,6 +161,13 @@ class Oracle:
     def __call__(self, smiles: str) -> float:
         mol = _parse(smiles)
         return 0.0 if mol is None else self.score_mol(mol)
+
+    def score_as_written(self, smiles: str) -> float:
+        """The score with string-based components reading ``smiles`` exactly as written
+        rather than its canonical form (the same as calling the oracle for every task
+        without such a component); 0.0 when it does not parse."""
+        mol = _parse(smiles)
+        return 0.0 if mol is None else self.score_context(MolContext(mol, smiles=smiles))
 
     def score_smiles(self, smiles: Sequence[str]) -> np.ndarray:
         """Scores of many SMILES (0.0 for those that do not parse)."""
