@@ -26,11 +26,13 @@ from molspace.oracles.scoring import (
     Component,
     Oracle,
     atom_count,
+    clogp,
     descriptor,
     isomer_components,
     isomer_score,
     smarts_match,
     tanimoto_to,
+    tpsa,
 )
 
 __all__ = ["PMO_TASKS", "TARGETS", "get_oracle", "pmo_task_names"]
@@ -61,8 +63,8 @@ TARGETS = {
 _GUACAMOL = "guacamol/standard_benchmarks.py"
 _HOP_SCAFFOLD = "[#7]-c1n[c;h1]nc2[c;h1]c(-[#8])[c;h0][c;h1]c12"
 
-_logp = descriptor(Descriptors.MolLogP)
-_tpsa = descriptor(Descriptors.TPSA)
+_logp = descriptor(clogp)
+_tpsa = descriptor(tpsa)
 _bertz = descriptor(Descriptors.BertzCT)
 
 
@@ -212,11 +214,9 @@ def _sitagliptin() -> Oracle:
             Component(
                 "logp",
                 _logp,
-                GaussianModifier(mu=_mol_property(target, Descriptors.MolLogP), sigma=0.2),
+                GaussianModifier(mu=_mol_property(target, clogp), sigma=0.2),
             ),
-            Component(
-                "tpsa", _tpsa, GaussianModifier(mu=_mol_property(target, Descriptors.TPSA), sigma=5)
-            ),
+            Component("tpsa", _tpsa, GaussianModifier(mu=_mol_property(target, tpsa), sigma=5)),
             Component("isomer_C16H15F6N5O", isomer_score("C16H15F6N5O")),
         ),
         description="isomer of sitagliptin's formula with its logP and TPSA but dissimilar",
@@ -243,13 +243,11 @@ def _valsartan_smarts() -> Oracle:
         name="valsartan_smarts",
         components=(
             Component("smarts", smarts_match("CN(C=O)Cc1ccc(c2ccccc2)cc1")),
-            Component(
-                "tpsa", _tpsa, GaussianModifier(mu=_mol_property(other, Descriptors.TPSA), sigma=5)
-            ),
+            Component("tpsa", _tpsa, GaussianModifier(mu=_mol_property(other, tpsa), sigma=5)),
             Component(
                 "logp",
                 _logp,
-                GaussianModifier(mu=_mol_property(other, Descriptors.MolLogP), sigma=0.2),
+                GaussianModifier(mu=_mol_property(other, clogp), sigma=0.2),
             ),
             Component(
                 "bertz",

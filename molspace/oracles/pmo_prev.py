@@ -45,7 +45,6 @@ from collections.abc import Callable
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import rdMolDescriptors
 
 from molspace.oracles.modifiers import GaussianModifier, ScoreModifier
 from molspace.oracles.pmo import TARGETS
@@ -55,10 +54,12 @@ from molspace.oracles.scoring import (
     Oracle,
     RawFunction,
     atom_count,
+    clogp,
     descriptor,
     geometric_mean,
     parse_molecular_formula,
     tanimoto_to,
+    tpsa,
 )
 
 __all__ = [
@@ -120,11 +121,6 @@ def _prev_isomer_score(formula: str) -> RawFunction:
     return raw
 
 
-def _clogp(mol: Chem.Mol) -> float:
-    """Crippen cLogP, the value of ``Descriptors.MolLogP`` (which type checkers cannot see)."""
-    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0])
-
-
 def _target_property(smiles: str, function: Callable[[Chem.Mol], float]) -> float:
     return float(function(Chem.MolFromSmiles(smiles)))
 
@@ -170,15 +166,13 @@ def _sitagliptin_prev() -> Oracle:
             ),
             Component(
                 "logp",
-                descriptor(_clogp),
-                GaussianModifier(mu=_target_property(_SITAGLIPTIN, _clogp), sigma=0.2),
+                descriptor(clogp),
+                GaussianModifier(mu=_target_property(_SITAGLIPTIN, clogp), sigma=0.2),
             ),
             Component(
                 "tpsa",
-                descriptor(rdMolDescriptors.CalcTPSA),
-                GaussianModifier(
-                    mu=_target_property(_SITAGLIPTIN, rdMolDescriptors.CalcTPSA), sigma=5
-                ),
+                descriptor(tpsa),
+                GaussianModifier(mu=_target_property(_SITAGLIPTIN, tpsa), sigma=5),
             ),
             Component("isomer_C16H15F6N5O_prev", _prev_isomer_score("C16H15F6N5O")),
         ),
@@ -194,8 +188,8 @@ def _sitagliptin_pytdc036() -> Oracle:
         name="sitagliptin_mpo_pytdc036",
         components=(
             Component("sim_ecfp4", tanimoto_to(_SITAGLIPTIN, "ECFP4"), positive),
-            Component("logp", descriptor(_clogp), positive),
-            Component("tpsa", descriptor(rdMolDescriptors.CalcTPSA), positive),
+            Component("logp", descriptor(clogp), positive),
+            Component("tpsa", descriptor(tpsa), positive),
             Component("isomer_C16H15F6N5O_prev", _prev_isomer_score("C16H15F6N5O"), positive),
         ),
         description="PyTDC 0.3.6 sitagliptin_mpo as shipped: raw similarity, cLogP and TPSA "

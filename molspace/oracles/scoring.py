@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from rdkit import Chem, DataStructs
+from rdkit.Chem import rdMolDescriptors
 
 from molspace.chem.rdlog import capture_rdkit_log
 from molspace.oracles.fingerprints import guacamol_fingerprint
@@ -30,12 +31,14 @@ __all__ = [
     "MolContext",
     "Oracle",
     "atom_count",
+    "clogp",
     "geometric_mean",
     "isomer_components",
     "parse_molecular_formula",
     "smarts_match",
     "tanimoto_to",
     "total_atoms",
+    "tpsa",
 ]
 
 
@@ -232,6 +235,16 @@ def descriptor(function: Callable[[Chem.Mol], float]) -> RawFunction:
         return float(function(ctx.mol))
 
     return raw
+
+
+def clogp(mol: Chem.Mol) -> float:
+    """Crippen cLogP: the value of ``Descriptors.MolLogP``, through a typed RDKit call."""
+    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0])
+
+
+def tpsa(mol: Chem.Mol) -> float:
+    """TPSA: the value of ``Descriptors.TPSA``, through a typed RDKit call."""
+    return float(rdMolDescriptors.CalcTPSA(mol))
 
 
 def parse_molecular_formula(formula: str) -> list[tuple[str, int]]:
