@@ -6,6 +6,12 @@ Every definition below was checked against ``guacamol/standard_benchmarks.py`` (
 functions named in each ``source``) and ``tdc/chem_utils/oracle/oracle.py`` (same name as
 the task). Targets, fingerprints, modifiers and aggregation are identical in both; where
 they differ (TDC's isomer total-atom count) we follow GuacaMol and say so.
+
+These are the chemically correct definitions, the ones TDC uses since August 2022. PMO's
+published rows (PyTDC 0.3.6) used a string-based isomer count on four tasks
+(``isomers_c7h8n2o2``, ``isomers_c9h10n2o2pf2cl``, ``sitagliptin_mpo``, ``zaleplon_mpo``);
+those old definitions are in ``molspace.oracles.pmo_prev`` under TDC's ``*_prev`` names,
+and ``get_oracle`` returns them by those names.
 """
 
 from __future__ import annotations

@@ -259,8 +259,10 @@ def isomer_components(formula: str) -> tuple[Component, ...]:
     """GuacaMol ``IsomerScoringFunction``: one Gaussian(mu=n, sigma=1) per element of the
     formula plus a Gaussian(mu=total, sigma=2) on the total atom count (H included).
 
-    TDC's ``Isomer_scoring`` computes the total from the SMILES *string* with the formula
-    regex, which miscounts aromatic and hydrogen atoms; we follow GuacaMol's definition.
+    PyTDC <= 0.3.6 (``Isomer_scoring``, now TDC's ``Isomer_scoring_prev``) computed the
+    total from the SMILES *string* with the formula regex, which miscounts aromatic and
+    hydrogen atoms; we follow GuacaMol's definition (the old one is
+    ``molspace.oracles.pmo_prev.prev_isomer_components``).
     """
     counts = parse_molecular_formula(formula)
     total = sum(n for _, n in counts)
