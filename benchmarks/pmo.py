@@ -32,6 +32,7 @@ line, the counts above REINVENT and SELFIES-VAE-BO, the best top-3 QED, and wall
     python benchmarks/pmo.py --tasks qed --json a.json   # one part of the tasks per process,
     python benchmarks/pmo.py --merge a.json b.json       # then one table of all parts
     python benchmarks/pmo.py --from-calls benchmarks/results/pmo/calls [--rescore molspace]
+    python benchmarks/pmo.py --tuning local --seeds 0,1,2   # a named grid, tuning tasks only
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ from molspace.oracles.call_log import (  # noqa: E402
 from molspace.oracles.pmo_prev import CHANGED_TASKS  # noqa: E402
 
 QUICK_TASKS = ("qed", "albuterol_similarity", "isomers_c7h8n2o2")
+#: PMO's own tuning tasks (Gao et al. 2022, section 4): configurations are chosen on these only
+TUNING_TASKS = ("zaleplon_mpo", "perindopril_mpo")
+#: named grids of ``--tuning``: option (argparse dest) -> values; a sweep is their product
+TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "local": {"local_fraction": [0.5, 0.75, 0.9], "local_sigma": [0.2, 0.3, 0.5]},
+    "retrain": {"retrain_every": [0, 250, 500], "retrain_steps": [25, 50]},
+    "sampler": {"sampler": ["random", "tpe"], "components": [8, 16]},
+    "smoke": {"local_fraction": [0.5, 0.75]},
+}
 CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
 TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"
 
@@ -319,6 +329,81 @@ def _rescored(log: CallLog, rescorer: Scorer, task: str, column: str) -> Any:
     return fresh
 
 
+def tuning_configs(grid: dict[str, list[Any]], defaults: argparse.Namespace) -> list[dict]:
+    """Every combination of the grid's values, as overrides of the command-line options."""
+    import itertools
+
+    unknown = [k for k in grid if not hasattr(defaults, k)]
+    if unknown:
+        raise SystemExit(f"--tuning: unknown option(s) {', '.join(unknown)}")
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def run_tuning(args: argparse.Namespace, latent, seeds: list[int], budget: int, out: Path) -> dict:
+    """Run the grid ``args.tuning`` on the tuning tasks only; write ``out/sweep.json`` (the
+    grid, each configuration's options, per-task AUC mean over seeds and their sum, ranked)
+    after every run, and each run's call log under ``out/calls/<config>/``."""
+    grid = TUNING_GRIDS[args.tuning]
+    provenance = _provenance(latent)
+    sweep: dict[str, Any] = {
+        "grid": args.tuning,
+        "values": grid,
+        "tasks": list(TUNING_TASKS),
+        "seeds": seeds,
+        "budget": budget,
+        "base_args": vars(args),
+        "provenance": provenance,
+        "configs": [],
+    }
+    for index, overrides in enumerate(tuning_configs(grid, args)):
+        name = f"c{index:02d}"
+        config_args = argparse.Namespace(**{**vars(args), **overrides})
+        entry: dict[str, Any] = {"name": name, "overrides": overrides, "results": {}}
+        sweep["configs"].append(entry)
+        for task in TUNING_TASKS:
+            for seed in seeds:
+                row = record_run(
+                    run_molspace(latent, task, seed, budget, config_args),
+                    task=task,
+                    seed=seed,
+                    budget=budget,
+                    method="molspace",
+                    provenance=provenance,
+                    args={**vars(config_args), "tuning_config": name},
+                    calls_dir=out / "calls" / name,
+                )
+                entry["results"].setdefault(task, []).append(row)
+                print(
+                    f"{name} {overrides} {task} seed {seed}: AUC {row['auc_top10']:.3f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        means = {
+            t: sum(r["auc_top10"] for r in rows) / len(rows) for t, rows in entry["results"].items()
+        }
+        entry["mean_auc"] = means
+        entry["sum"] = sum(means.values())
+        sweep["ranking"] = [
+            c["name"] for c in sorted(sweep["configs"], key=lambda c: -c.get("sum", -1.0))
+        ]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sweep.json").write_text(json.dumps(sweep, indent=2, default=str))
+    print(
+        f"\ntuning grid {args.tuning!r}, tasks {', '.join(TUNING_TASKS)}, budget {budget:,}, "
+        f"seeds {seeds}"
+    )
+    print(f"{'config':8s} {'zaleplon_mpo':>13s} {'perindopril':>13s} {'sum':>7s}  options")
+    for name in sweep["ranking"]:
+        c = next(c for c in sweep["configs"] if c["name"] == name)
+        print(
+            f"{name:8s} {c['mean_auc']['zaleplon_mpo']:>13.3f} "
+            f"{c['mean_auc']['perindopril_mpo']:>13.3f} {c['sum']:>7.3f}  {c['overrides']}"
+        )
+    print(f"sweep and call logs: {out}")
+    return sweep
+
+
 def _published() -> dict:
     """The PMO leaderboard rows (anchor ``pmo_auc_top10``), or {} when not found."""
     from _anchors import load_anchor
@@ -371,6 +456,18 @@ def _parser() -> argparse.ArgumentParser:
         "--from-calls", type=Path, default=None, help="print the table rebuilt from call logs"
     )
     parser.add_argument(
+        "--tuning",
+        choices=sorted(TUNING_GRIDS),
+        default=None,
+        help="run this named grid on PMO's tuning tasks only (zaleplon_mpo, perindopril_mpo)",
+    )
+    parser.add_argument(
+        "--tuning-out",
+        type=Path,
+        default=None,
+        help="folder of the sweep (default: benchmarks/results/pmo/tuning/<grid>)",
+    )
+    parser.add_argument(
         "--rescore",
         default=None,
         help="with --from-calls: score every logged molecule again, with 'molspace' or a "
@@ -409,6 +506,9 @@ def main() -> None:
 
     torch.set_num_threads(1)  # one thread decodes faster than an oversubscribed pool here
     latent = _latent(args.model)
+    if args.tuning:
+        run_tuning(args, latent, seeds, budget, args.tuning_out or TUNING_DIR / args.tuning)
+        return
     provenance = _provenance(latent)
     published = _published()
     results: dict[str, dict[str, list[dict]]] = {m: {} for m in methods}

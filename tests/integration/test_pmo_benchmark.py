@@ -4,6 +4,7 @@ the log alone; the saved two-seed results still merge and print the like-for-lik
 from __future__ import annotations
 
 import io
+import json
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -96,3 +97,50 @@ def test_saved_json_results_merge_into_the_like_for_like_table() -> None:
     assert "9.718" in text and "10.542" in text
     assert "above REINVENT on 6 of 16 tasks" in text
     assert "11.962±0.092" in text
+
+
+def test_tuning_grid_is_the_product_of_its_values() -> None:
+    defaults = pmo._parser().parse_args([])
+    configs = pmo.tuning_configs(
+        {"local_fraction": [0.5, 0.9], "sampler": ["random", "tpe"]}, defaults
+    )
+    assert configs == [
+        {"local_fraction": 0.5, "sampler": "random"},
+        {"local_fraction": 0.5, "sampler": "tpe"},
+        {"local_fraction": 0.9, "sampler": "random"},
+        {"local_fraction": 0.9, "sampler": "tpe"},
+    ]
+    with pytest.raises(SystemExit, match="unknown option"):
+        pmo.tuning_configs({"no_such_option": [1]}, defaults)
+
+
+def test_tuning_runs_only_the_tuning_tasks_and_records_the_sweep(
+    latent: LatentSpace, tmp_path: Path
+) -> None:
+    args = pmo._parser().parse_args(
+        ["--tuning", "smoke", "--batch-size", "8", "--library-size", "100", "--retrain-every", "0"]
+    )
+    sweep = pmo.run_tuning(args, latent, seeds=[0], budget=24, out=tmp_path)
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert saved["tasks"] == ["zaleplon_mpo", "perindopril_mpo"] and saved["budget"] == 24
+    assert [c["overrides"] for c in saved["configs"]] == [
+        {"local_fraction": 0.5},
+        {"local_fraction": 0.75},
+    ]
+    assert sorted(saved["ranking"]) == ["c00", "c01"]
+    for config in sweep["configs"]:
+        assert set(config["results"]) == {"zaleplon_mpo", "perindopril_mpo"}
+        assert config["sum"] == pytest.approx(sum(config["mean_auc"].values()))
+        logs = sorted((tmp_path / "calls" / config["name"]).glob("*.parquet"))
+        assert [p.name for p in logs] == [
+            "perindopril_mpo_seed0.parquet",
+            "zaleplon_mpo_seed0.parquet",
+        ]
+        zaleplon = read_call_log(logs[1])
+        assert zaleplon.metadata["args"]["tuning_config"] == config["name"]
+        assert (
+            zaleplon.metadata["method_config"]["local_fraction"]
+            == config["overrides"]["local_fraction"]
+        )
+        assert auc_from_log(zaleplon) == config["results"]["zaleplon_mpo"][0]["auc_top10"]
+        assert "score_prev" in zaleplon.table.columns
