@@ -190,3 +190,11 @@ def print_table(
         seconds = sum(float(r["seconds"]) for rows in results[m].values() for r in rows)
         if calls:
             print(f"wall time per 1,000 oracle calls ({m}): {1000 * seconds / calls:.1f} s")
+        timed = [r for rows in results[m].values() for r in rows if "oracle_seconds" in r]
+        if timed:
+            inside = sum(float(r["oracle_seconds"]) for r in timed)
+            total = sum(float(r["seconds"]) for r in timed)
+            print(
+                f"  share outside the oracle ({m}): {1 - inside / total:.0%} "
+                f"({len(timed)} runs; oracle time measured by scoring each run's molecules again)"
+            )

@@ -47,6 +47,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -186,9 +188,9 @@ def calls_path(folder: Path, task: str, seed: int, method: str) -> Path:
 def row_from_scores(
     seed: int,
     budget: int,
-    scores: Sequence[float],
+    scores: Sequence[float] | np.ndarray,
     seconds: float,
-    prev_scores: Sequence[float] | None = None,
+    prev_scores: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One result row (AUC top-10, top-3, best...) from a run's scores in call order."""
     row: dict[str, Any] = {
@@ -219,11 +221,24 @@ def record_run(
     and the call log itself (``calls_dir``; None: no log)."""
     smiles, raw_scores, seconds, config = run
     scores = as_logged(raw_scores)
+    # the oracle's share of the wall time, estimated by scoring the run's molecules again
+    # (which also checks that every logged score is the oracle's)
+    oracle = get_oracle(task)
+    start = time.perf_counter()
+    again = as_logged([oracle(s) for s in smiles])
+    oracle_seconds = time.perf_counter() - start
+    mismatch = int(np.sum(again != scores))
+    if mismatch:
+        print(
+            f"warning: {task} seed {seed}: {mismatch} logged scores differ from the oracle's",
+            file=sys.stderr,
+        )
     extra = None
     if task in CHANGED_TASKS:
         prev = get_oracle(CHANGED_TASKS[task])
         extra = {"prev": as_logged([prev(s) for s in smiles])}
     row = row_from_scores(seed, budget, scores, seconds, None if extra is None else extra["prev"])
+    row["oracle_seconds"] = oracle_seconds
     if calls_dir is not None:
         metadata = {
             **provenance,
@@ -235,6 +250,8 @@ def record_run(
             "seed": seed,
             "budget": budget,
             "seconds": seconds,
+            "oracle_seconds": oracle_seconds,
+            "scores_differing_from_oracle": mismatch,
             "method_config": config,
             "args": args,
             "reported": {k: v for k, v in row.items() if k != "seed"},
@@ -310,6 +327,8 @@ def results_from_calls(
         prev = columns.get("score_prev")
         row = row_from_scores(seed, budget, columns["score"], float(meta["seconds"]), prev)
         row["calls_file"] = str(path)
+        if meta.get("oracle_seconds") is not None:
+            row["oracle_seconds"] = float(meta["oracle_seconds"])
         merged.setdefault(meta["method"], {}).setdefault(task, {})[seed] = row
     if len(budgets) != 1:
         raise SystemExit(f"--from-calls: the logs hold different budgets {sorted(budgets)}")
@@ -321,8 +340,6 @@ def results_from_calls(
 
 
 def _rescored(log: CallLog, rescorer: Scorer, task: str, column: str) -> Any:
-    import numpy as np
-
     fresh = as_logged(rescore(log, rescorer(task, column)))
     diff = float(np.max(np.abs(fresh - log.scores(column)))) if len(fresh) else 0.0
     print(f"rescored {log.path} [{column}]: max |new - logged| = {diff:.2e}", file=sys.stderr)
@@ -479,13 +496,13 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = _parser().parse_args()
     if args.merge:
-        budget, results = merge_results(args.merge)
-        print_table(results, budget, _published())
+        budget, saved = merge_results(args.merge)
+        print_table(saved, budget, _published())
         return
     if args.from_calls:
         rescorer = load_rescorer(args.rescore) if args.rescore else None
-        budget, results = results_from_calls(args.from_calls, rescorer)
-        print_table(results, budget, _published(), title=f" (from {args.from_calls})")
+        budget, saved = results_from_calls(args.from_calls, rescorer)
+        print_table(saved, budget, _published(), title=f" (from {args.from_calls})")
         return
 
     tasks = list(PMO_TASKS) if args.tasks is None else [t.strip() for t in args.tasks.split(",")]

@@ -79,9 +79,9 @@ def _float32(values: Sequence[float] | np.ndarray) -> np.ndarray:
 def write_call_log(
     path: str | Path,
     smiles: Sequence[str],
-    scores: Sequence[float],
+    scores: Sequence[float] | np.ndarray,
     metadata: Mapping[str, Any],
-    extra_scores: Mapping[str, Sequence[float]] | None = None,
+    extra_scores: Mapping[str, Sequence[float] | np.ndarray] | None = None,
 ) -> Path:
     """Write one run's calls (in call order) to ``path`` (parent folders are created).
 

@@ -71,11 +71,13 @@ def test_run_log_round_trips_and_reproduces_the_reported_auc(
     assert {"rdkit", "torch", "optuna", "molspace"} <= set(meta["versions"])
     assert meta["method_config"]["seed"] == seed and meta["method_config"]["pmo"] == task
     assert meta["method_config"]["space"]["library_size"] == 100 and meta["date"]
+    assert meta["scores_differing_from_oracle"] == 0
+    assert 0 < meta["oracle_seconds"] == row["oracle_seconds"] < row["seconds"]
 
     budget_back, results = pmo.results_from_calls(tmp_path)
     back = results["molspace"][task][0]
     assert budget_back == budget
-    for key in ("auc_top10", "auc_top10_prev", "n_calls", "top3", "best", "seed"):
+    for key in ("auc_top10", "auc_top10_prev", "n_calls", "top3", "best", "seed", "oracle_seconds"):
         assert back[key] == row[key], key
     _, rescored = pmo.results_from_calls(tmp_path, pmo.load_rescorer("molspace"))
     assert rescored["molspace"][task][0]["auc_top10"] == row["auc_top10"]
