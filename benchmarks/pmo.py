@@ -12,34 +12,74 @@ the metric is mol_opt's AUC top-10 (``molspace.oracles.top_k_auc``). Two methods
 - ``prior``: random sampling of the latent prior N(0, I), the in-run baseline.
 
 Degenerate-molecule rejection is off, as in PMO: every distinct valid molecule costs a call.
-Printed: per-task AUC top-10 (mean ± sd over seeds) beside the published PMO rows
-(SELFIES-VAE-BO, screening, Graph GA, REINVENT), the sums, the best top-3 QED, and wall
-time per 1,000 oracle calls.
 
-    python benchmarks/pmo.py --quick                      # 3 tasks, 1 seed, budget 500
+Every run keeps its whole oracle-call sequence as a call log
+(``molspace.oracles.call_log``): ``<calls>/<task>_seed<N>.parquet`` (method ``prior``:
+``<task>_seed<N>_prior.parquet``) with the columns ``call``, ``smiles`` (canonical),
+``score`` and, on the four tasks whose oracle changed after PMO, ``score_prev`` (TDC's
+``*_prev`` oracle of the same molecule), plus provenance in the Parquet metadata.
+``--from-calls DIR`` rebuilds every figure from those logs alone (``--rescore`` scores
+every logged molecule again first).
+
+Printed (``benchmarks/_pmo_report.py``): the 16 tasks whose oracle never changed beside
+the published rows (REINVENT, GP-BO, Graph GA, SELFIES-VAE-BO, Mol GA, Genetic GFN) with
+their sum, the four changed tasks under both definitions, the 20-task sum as a secondary
+line, the counts above REINVENT and SELFIES-VAE-BO, the best top-3 QED, and wall time per
+1,000 oracle calls.
+
+    python benchmarks/pmo.py --quick --calls /tmp/calls      # 3 tasks, 1 seed, budget 500
     python benchmarks/pmo.py --tasks qed,median1 --seeds 0,1,2 --budget 10000
     python benchmarks/pmo.py --tasks qed --json a.json   # one part of the tasks per process,
     python benchmarks/pmo.py --merge a.json b.json       # then one table of all parts
+    python benchmarks/pmo.py --from-calls benchmarks/results/pmo/calls [--rescore molspace]
+    python benchmarks/pmo.py --tuning local --seeds 0,1,2   # a named grid, tuning tasks only
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _pmo_report import print_table  # noqa: E402
 
 from molspace.optimization.cache import OracleCache  # noqa: E402
 from molspace.oracles import PMO_TASKS, get_oracle, top_k_auc, top_k_mean  # noqa: E402
+from molspace.oracles.call_log import (  # noqa: E402
+    CallLog,
+    as_logged,
+    read_call_log,
+    rescore,
+    write_call_log,
+)
+from molspace.oracles.pmo_prev import CHANGED_TASKS  # noqa: E402
 
-PUBLISHED = ("selfies_vae_bo", "screening", "graph_ga", "reinvent")
 QUICK_TASKS = ("qed", "albuterol_similarity", "isomers_c7h8n2o2")
+#: PMO's own tuning tasks (Gao et al. 2022, section 4): configurations are chosen on these only
+TUNING_TASKS = ("zaleplon_mpo", "perindopril_mpo")
+#: named grids of ``--tuning``: option (argparse dest) -> values; a sweep is their product
+TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "local": {"local_fraction": [0.5, 0.75, 0.9], "local_sigma": [0.2, 0.3, 0.5]},
+    "retrain": {"retrain_every": [0, 250, 500], "retrain_steps": [25, 50]},
+    "sampler": {"sampler": ["random", "tpe"], "components": [8, 16]},
+    "smoke": {"local_fraction": [0.5, 0.75]},
+}
+CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
+TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"
+
+Run = tuple[list[str], list[float], float, dict[str, Any]]  # smiles, scores, seconds, config
 
 
 def _latent(model: str | None):
@@ -54,7 +94,7 @@ def _latent(model: str | None):
         return LatentSpace.load(ROOT / "tests" / "data" / "tiny_vae")
 
 
-def run_prior(latent, task: str, seed: int, budget: int, batch: int) -> tuple[list[float], float]:
+def run_prior(latent, task: str, seed: int, budget: int, batch: int) -> Run:
     """Random prior sampling until ``budget`` distinct valid molecules are scored."""
     oracle = get_oracle(task)
     cache = OracleCache(budget)
@@ -71,15 +111,17 @@ def run_prior(latent, task: str, seed: int, budget: int, batch: int) -> tuple[li
             if smiles and smiles not in cache:
                 cache.add(smiles, [oracle(smiles)])
         stale = stale + 1 if cache.n_calls == before else 0
-    return cache.values_in_call_order(), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    entries = cache.entries()
+    config = {"method": "prior", "batch_size": batch, "distribution": "N(0, I)"}
+    return [e.smiles for e in entries], [e.values[0] for e in entries], seconds, config
 
 
-def run_molspace(
-    latent, task: str, seed: int, budget: int, args: argparse.Namespace
-) -> tuple[list[float], float]:
-    from molspace.optimization import OptimizeConfig, run_optimization, scored_records
+def optimize_config(task: str, seed: int, budget: int, args: argparse.Namespace):
+    """The ``OptimizeConfig`` of one molspace run from the command-line options."""
+    from molspace.optimization import OptimizeConfig
 
-    config = OptimizeConfig(
+    return OptimizeConfig(
         pmo=task,
         sampler=args.sampler,
         budget=budget,
@@ -107,19 +149,24 @@ def run_molspace(
         novelty_reference="",
         max_trials=args.max_trials_factor * budget,
     )
+
+
+def run_molspace(latent, task: str, seed: int, budget: int, args: argparse.Namespace) -> Run:
+    from molspace.optimization import run_optimization, scored_records
+
+    config = optimize_config(task, seed, budget, args)
     start = time.perf_counter()
     result = run_optimization(config, out_dir="/tmp", latent=latent)
     seen: dict[str, float] = {}
     for record in scored_records(result.study):
         seen.setdefault(record["smiles"], record["values"][0])
-    return list(seen.values()), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return list(seen), list(seen.values()), seconds, config.model_dump(mode="json")
 
 
 def _provenance(latent) -> dict:
     """What a saved result depends on: date, library versions and which model (its weights'
     sha256 and training step), so a row can be traced to the bundle that produced it."""
-    from datetime import datetime, timezone
-
     from molspace.versions import versions
 
     training = latent.metadata.get("training", {})
@@ -132,62 +179,88 @@ def _provenance(latent) -> dict:
     }
 
 
-def _published() -> dict:
-    """The PMO leaderboard rows (anchor ``pmo_auc_top10``), or {} when not found."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _anchors import load_anchor
-
-    anchor = load_anchor("pmo_auc_top10")
-    if anchor is None:
-        print("no pmo_auc_top10 anchor found; printing our rows alone", file=sys.stderr)
-        return {}
-    return anchor["auc_top10"]
+def calls_path(folder: Path, task: str, seed: int, method: str) -> Path:
+    """``<task>_seed<N>.parquet`` for molspace, ``<task>_seed<N>_<method>.parquet`` else."""
+    suffix = "" if method == "molspace" else f"_{method}"
+    return Path(folder) / f"{task}_seed{seed}{suffix}.parquet"
 
 
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "   -   "
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f}±{np.std(values):.3f}"
+def row_from_scores(
+    seed: int,
+    budget: int,
+    scores: Sequence[float] | np.ndarray,
+    seconds: float,
+    prev_scores: Sequence[float] | np.ndarray | None = None,
+) -> dict[str, Any]:
+    """One result row (AUC top-10, top-3, best...) from a run's scores in call order."""
+    row: dict[str, Any] = {
+        "seed": seed,
+        "auc_top10": top_k_auc(scores, k=10, freq_log=100, budget=budget),
+        "n_calls": len(scores),
+        "seconds": seconds,
+        "top3": top_k_mean(scores, 3),
+        "best": float(max(scores)) if len(scores) else 0.0,
+    }
+    if prev_scores is not None:
+        row["auc_top10_prev"] = top_k_auc(prev_scores, k=10, freq_log=100, budget=budget)
+    return row
 
 
-def print_table(results: dict, budget: int, published: dict) -> None:
-    """Per-task AUC (mean ± sd over seeds) beside the published rows, sums, QED, time."""
-    methods = list(results)
-    tasks = [t for t in PMO_TASKS if any(t in results[m] for m in methods)]
-    seeds = sorted({r["seed"] for m in methods for rows in results[m].values() for r in rows})
-    header = f"{'task':26s} " + " ".join(f"{m:>13s}" for m in methods)
-    header += " " + " ".join(f"{p[:13]:>13s}" for p in PUBLISHED)
-    print(f"\nPMO AUC top-10, budget {budget} unique calls, seeds {seeds}")
-    print(header)
-    sums = {m: 0.0 for m in (*methods, *PUBLISHED)}
-    for task in tasks:
-        cells = []
-        for m in methods:
-            values = [r["auc_top10"] for r in results[m].get(task, [])]
-            sums[m] += float(np.mean(values)) if values else 0.0
-            cells.append(f"{_fmt(values):>13s}")
-        for p in PUBLISHED:
-            value = published.get(task, {}).get(p)
-            sums[p] += float(value) if value else 0.0
-            cells.append(f"{value if value else '-':>13s}")
-        print(f"{task:26s} " + " ".join(cells))
-    label = "sum" if len(tasks) == len(PMO_TASKS) else f"sum ({len(tasks)} of {len(PMO_TASKS)})"
-    print(f"{label:26s} " + " ".join(f"{sums[m]:>13.3f}" for m in (*methods, *PUBLISHED)))
-    if budget != 10_000:
-        print("(published rows are at 10,000 calls; AUC at a smaller budget is not comparable)")
-    for m in methods:
-        if "qed" in results[m]:
-            best = max(r["top3"] for r in results[m]["qed"])
-            print(f"best top-3 QED ({m}): {best:.3f}   (published latent methods: 0.947-0.948)")
-        total_calls = sum(r["n_calls"] for rows in results[m].values() for r in rows)
-        total_seconds = sum(r["seconds"] for rows in results[m].values() for r in rows)
-        if total_calls:
-            print(
-                f"wall time per 1,000 oracle calls ({m}): "
-                f"{1000 * total_seconds / total_calls:.1f} s"
-            )
+def record_run(
+    run: Run,
+    *,
+    task: str,
+    seed: int,
+    budget: int,
+    method: str,
+    provenance: dict[str, Any],
+    args: dict[str, Any],
+    calls_dir: Path | None,
+) -> dict[str, Any]:
+    """The run's result row, computed from its scores exactly as its call log stores them,
+    and the call log itself (``calls_dir``; None: no log)."""
+    smiles, raw_scores, seconds, config = run
+    scores = as_logged(raw_scores)
+    # the oracle's share of the wall time, estimated by scoring the run's molecules again
+    # (which also checks that every logged score is the oracle's)
+    oracle = get_oracle(task)
+    start = time.perf_counter()
+    again = as_logged([oracle(s) for s in smiles])
+    oracle_seconds = time.perf_counter() - start
+    mismatch = int(np.sum(again != scores))
+    if mismatch:
+        print(
+            f"warning: {task} seed {seed}: {mismatch} logged scores differ from the oracle's",
+            file=sys.stderr,
+        )
+    extra = None
+    if task in CHANGED_TASKS:
+        prev = get_oracle(CHANGED_TASKS[task])
+        extra = {"prev": as_logged([prev(s) for s in smiles])}
+    row = row_from_scores(seed, budget, scores, seconds, None if extra is None else extra["prev"])
+    row["oracle_seconds"] = oracle_seconds
+    if calls_dir is not None:
+        metadata = {
+            **provenance,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "task": task,
+            "oracle": get_oracle(task).source,
+            "oracle_prev": get_oracle(CHANGED_TASKS[task]).source if extra else None,
+            "method": method,
+            "seed": seed,
+            "budget": budget,
+            "seconds": seconds,
+            "oracle_seconds": oracle_seconds,
+            "scores_differing_from_oracle": mismatch,
+            "method_config": config,
+            "args": args,
+            "reported": {k: v for k, v in row.items() if k != "seed"},
+        }
+        path = write_call_log(
+            calls_path(calls_dir, task, seed, method), smiles, scores, metadata, extra
+        )
+        row["calls_file"] = str(path)
+    return row
 
 
 def merge_results(paths: list[Path]) -> tuple[int, dict]:
@@ -211,7 +284,155 @@ def merge_results(paths: list[Path]) -> tuple[int, dict]:
     return budgets.pop(), results
 
 
-def main() -> None:
+Scorer = Callable[[str, str], Callable[[str], float]]  # (task, variant) -> smiles -> score
+
+
+def load_rescorer(spec: str) -> Scorer:
+    """``molspace`` (our oracles), or ``module:function`` where ``function(task)`` returns
+    a ``smiles -> float`` scorer of that task (task names as PMO/TDC write them, the
+    changed ones also with ``_prev``)."""
+    if spec == "molspace":
+        return lambda task, variant: get_oracle(task if variant == "score" else CHANGED_TASKS[task])
+    module, _, name = spec.partition(":")
+    if not name:
+        raise SystemExit(f"--rescore: expected 'molspace' or module:function, got {spec!r}")
+    factory = getattr(importlib.import_module(module), name)
+    return lambda task, variant: factory(task if variant == "score" else CHANGED_TASKS[task])
+
+
+def results_from_calls(
+    folder: Path, rescorer: Scorer | None = None
+) -> tuple[int, dict[str, dict[str, list[dict]]]]:
+    """Every figure rebuilt from the call logs in ``folder`` (``*.parquet``). With a
+    ``rescorer``, each logged molecule is scored again and the largest difference from
+    the logged score is printed per file."""
+    paths = sorted(Path(folder).glob("*.parquet"))
+    if not paths:
+        raise SystemExit(f"--from-calls: no .parquet call logs in {folder}")
+    budgets: set[int] = set()
+    merged: dict[str, dict[str, dict[int, dict]]] = {}
+    for path in paths:
+        try:
+            log = read_call_log(path)
+        except ValueError as exc:
+            raise SystemExit(f"--from-calls: {exc}") from None
+        meta = log.metadata
+        task, seed, budget = meta["task"], int(meta["seed"]), int(meta["budget"])
+        budgets.add(budget)
+        columns = {"score": log.scores("score")}
+        if "score_prev" in log.table.columns:
+            columns["score_prev"] = log.scores("score_prev")
+        if rescorer is not None:
+            columns = {c: _rescored(log, rescorer, task, c) for c in columns}
+        prev = columns.get("score_prev")
+        row = row_from_scores(seed, budget, columns["score"], float(meta["seconds"]), prev)
+        row["calls_file"] = str(path)
+        if meta.get("oracle_seconds") is not None:
+            row["oracle_seconds"] = float(meta["oracle_seconds"])
+        merged.setdefault(meta["method"], {}).setdefault(task, {})[seed] = row
+    if len(budgets) != 1:
+        raise SystemExit(f"--from-calls: the logs hold different budgets {sorted(budgets)}")
+    results = {
+        m: {t: [rows[s] for s in sorted(rows)] for t, rows in tasks.items()}
+        for m, tasks in merged.items()
+    }
+    return budgets.pop(), results
+
+
+def _rescored(log: CallLog, rescorer: Scorer, task: str, column: str) -> Any:
+    fresh = as_logged(rescore(log, rescorer(task, column)))
+    diff = float(np.max(np.abs(fresh - log.scores(column)))) if len(fresh) else 0.0
+    print(f"rescored {log.path} [{column}]: max |new - logged| = {diff:.2e}", file=sys.stderr)
+    return fresh
+
+
+def tuning_configs(grid: dict[str, list[Any]], defaults: argparse.Namespace) -> list[dict]:
+    """Every combination of the grid's values, as overrides of the command-line options."""
+    import itertools
+
+    unknown = [k for k in grid if not hasattr(defaults, k)]
+    if unknown:
+        raise SystemExit(f"--tuning: unknown option(s) {', '.join(unknown)}")
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def run_tuning(args: argparse.Namespace, latent, seeds: list[int], budget: int, out: Path) -> dict:
+    """Run the grid ``args.tuning`` on the tuning tasks only; write ``out/sweep.json`` (the
+    grid, each configuration's options, per-task AUC mean over seeds and their sum, ranked)
+    after every run, and each run's call log under ``out/calls/<config>/``."""
+    grid = TUNING_GRIDS[args.tuning]
+    provenance = _provenance(latent)
+    sweep: dict[str, Any] = {
+        "grid": args.tuning,
+        "values": grid,
+        "tasks": list(TUNING_TASKS),
+        "seeds": seeds,
+        "budget": budget,
+        "base_args": vars(args),
+        "provenance": provenance,
+        "configs": [],
+    }
+    for index, overrides in enumerate(tuning_configs(grid, args)):
+        name = f"c{index:02d}"
+        config_args = argparse.Namespace(**{**vars(args), **overrides})
+        entry: dict[str, Any] = {"name": name, "overrides": overrides, "results": {}}
+        sweep["configs"].append(entry)
+        for task in TUNING_TASKS:
+            for seed in seeds:
+                row = record_run(
+                    run_molspace(latent, task, seed, budget, config_args),
+                    task=task,
+                    seed=seed,
+                    budget=budget,
+                    method="molspace",
+                    provenance=provenance,
+                    args={**vars(config_args), "tuning_config": name},
+                    calls_dir=out / "calls" / name,
+                )
+                entry["results"].setdefault(task, []).append(row)
+                print(
+                    f"{name} {overrides} {task} seed {seed}: AUC {row['auc_top10']:.3f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        means = {
+            t: sum(r["auc_top10"] for r in rows) / len(rows) for t, rows in entry["results"].items()
+        }
+        entry["mean_auc"] = means
+        entry["sum"] = sum(means.values())
+        sweep["ranking"] = [
+            c["name"] for c in sorted(sweep["configs"], key=lambda c: -c.get("sum", -1.0))
+        ]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sweep.json").write_text(json.dumps(sweep, indent=2, default=str))
+    print(
+        f"\ntuning grid {args.tuning!r}, tasks {', '.join(TUNING_TASKS)}, budget {budget:,}, "
+        f"seeds {seeds}"
+    )
+    print(f"{'config':8s} {'zaleplon_mpo':>13s} {'perindopril':>13s} {'sum':>7s}  options")
+    for name in sweep["ranking"]:
+        c = next(c for c in sweep["configs"] if c["name"] == name)
+        print(
+            f"{name:8s} {c['mean_auc']['zaleplon_mpo']:>13.3f} "
+            f"{c['mean_auc']['perindopril_mpo']:>13.3f} {c['sum']:>7.3f}  {c['overrides']}"
+        )
+    print(f"sweep and call logs: {out}")
+    return sweep
+
+
+def _published() -> dict:
+    """The PMO leaderboard rows (anchor ``pmo_auc_top10``), or {} when not found."""
+    from _anchors import load_anchor
+
+    anchor = load_anchor("pmo_auc_top10")
+    if anchor is None:
+        print("no pmo_auc_top10 anchor found; printing our rows alone", file=sys.stderr)
+        return {}
+    return anchor["auc_top10"]
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=None, help="comma-separated (default: all 20)")
     parser.add_argument("--seeds", default="0,1,2")
@@ -240,20 +461,60 @@ def main() -> None:
         "--json", type=Path, default=None, help="write raw results here (after every run)"
     )
     parser.add_argument(
+        "--calls",
+        default=str(CALLS_DIR),
+        help="folder of the per-call logs ('none': keep none; default: "
+        "benchmarks/results/pmo/calls, or a folder under /tmp with --quick)",
+    )
+    parser.add_argument(
         "--merge", type=Path, nargs="+", default=None, help="print the table of saved --json files"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--from-calls", type=Path, default=None, help="print the table rebuilt from call logs"
+    )
+    parser.add_argument(
+        "--tuning",
+        choices=sorted(TUNING_GRIDS),
+        default=None,
+        help="run this named grid on PMO's tuning tasks only (zaleplon_mpo, perindopril_mpo)",
+    )
+    parser.add_argument(
+        "--tuning-out",
+        type=Path,
+        default=None,
+        help="folder of the sweep (default: benchmarks/results/pmo/tuning/<grid>)",
+    )
+    parser.add_argument(
+        "--rescore",
+        default=None,
+        help="with --from-calls: score every logged molecule again, with 'molspace' or a "
+        "module:function returning a scorer per task",
+    )
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.merge:
-        budget, results = merge_results(args.merge)
-        print_table(results, budget, _published())
+        budget, saved = merge_results(args.merge)
+        print_table(saved, budget, _published())
+        return
+    if args.from_calls:
+        rescorer = load_rescorer(args.rescore) if args.rescore else None
+        budget, saved = results_from_calls(args.from_calls, rescorer)
+        print_table(saved, budget, _published(), title=f" (from {args.from_calls})")
         return
 
     tasks = list(PMO_TASKS) if args.tasks is None else [t.strip() for t in args.tasks.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     budget = args.budget
+    calls_arg = args.calls
     if args.quick:
         tasks = list(QUICK_TASKS) if args.tasks is None else tasks
         seeds, budget = [0], min(budget, 500)
+        if calls_arg == str(CALLS_DIR):  # a smoke run's logs stay out of the results
+            calls_arg = "/tmp/molspace_pmo_quick_calls"
+    calls_dir = None if calls_arg.lower() == "none" else Path(calls_arg)
     for task in tasks:
         get_oracle(task)  # fail fast on a typo
     methods = [m.strip() for m in args.methods.split(",")]
@@ -262,6 +523,9 @@ def main() -> None:
 
     torch.set_num_threads(1)  # one thread decodes faster than an oversubscribed pool here
     latent = _latent(args.model)
+    if args.tuning:
+        run_tuning(args, latent, seeds, budget, args.tuning_out or TUNING_DIR / args.tuning)
+        return
     provenance = _provenance(latent)
     published = _published()
     results: dict[str, dict[str, list[dict]]] = {m: {} for m in methods}
@@ -269,22 +533,24 @@ def main() -> None:
         for task in tasks:
             for method in methods:
                 if method == "prior":
-                    scores, seconds = run_prior(latent, task, seed, budget, args.batch_size)
+                    run = run_prior(latent, task, seed, budget, args.batch_size)
                 else:
-                    scores, seconds = run_molspace(latent, task, seed, budget, args)
-                auc = top_k_auc(scores, k=10, freq_log=100, budget=budget)
-                row = {
-                    "seed": seed,
-                    "auc_top10": auc,
-                    "n_calls": len(scores),
-                    "seconds": seconds,
-                    "top3": top_k_mean(scores, 3),
-                    "best": max(scores) if scores else 0.0,
-                }
+                    run = run_molspace(latent, task, seed, budget, args)
+                row = record_run(
+                    run,
+                    task=task,
+                    seed=seed,
+                    budget=budget,
+                    method=method,
+                    provenance=provenance,
+                    args=vars(args),
+                    calls_dir=calls_dir,
+                )
                 results[method].setdefault(task, []).append(row)
+                prev = f" (_prev {row['auc_top10_prev']:.3f})" if "auc_top10_prev" in row else ""
                 print(
-                    f"{task:26s} {method:9s} seed {seed}: AUC {auc:.3f} top1 {row['best']:.3f} "
-                    f"calls {len(scores)} in {seconds:.0f} s",
+                    f"{task:26s} {method:9s} seed {seed}: AUC {row['auc_top10']:.3f}{prev} "
+                    f"top1 {row['best']:.3f} calls {row['n_calls']} in {row['seconds']:.0f} s",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -297,6 +563,8 @@ def main() -> None:
                     }
                     args.json.write_text(json.dumps(payload, indent=2, default=str))
     print_table(results, budget, published)
+    if calls_dir is not None:
+        print(f"call logs: {calls_dir}")
 
 
 if __name__ == "__main__":

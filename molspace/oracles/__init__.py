@@ -1,5 +1,9 @@
 """Benchmark oracles: the 20 pure-RDKit PMO/GuacaMol tasks and the PMO AUC top-k metric.
 
+The defaults are the chemically correct definitions (``pmo``); the PyTDC <= 0.3.6
+definitions of the four tasks that changed after PMO are available by their TDC names
+(``isomers_c7h8n2o2_prev``, ... ``pmo_prev``). ``call_log`` keeps a run's calls.
+
 >>> from molspace.oracles import get_oracle, top_k_auc
 >>> get_oracle("celecoxib_rediscovery")("CC1=CC=C(C=C1)C1=CC(=NN1C1=CC=C(C=C1)S(N)(=O)=O)C(F)(F)F")
 1.0

@@ -6,6 +6,12 @@ Every definition below was checked against ``guacamol/standard_benchmarks.py`` (
 functions named in each ``source``) and ``tdc/chem_utils/oracle/oracle.py`` (same name as
 the task). Targets, fingerprints, modifiers and aggregation are identical in both; where
 they differ (TDC's isomer total-atom count) we follow GuacaMol and say so.
+
+These are the chemically correct definitions, the ones TDC uses since August 2022. PMO's
+published rows (PyTDC 0.3.6) used a string-based isomer count on four tasks
+(``isomers_c7h8n2o2``, ``isomers_c9h10n2o2pf2cl``, ``sitagliptin_mpo``, ``zaleplon_mpo``);
+those old definitions are in ``molspace.oracles.pmo_prev`` under TDC's ``*_prev`` names,
+and ``get_oracle`` returns them by those names.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ from molspace.oracles.scoring import (
     Component,
     Oracle,
     atom_count,
+    clogp,
     descriptor,
     isomer_components,
     isomer_score,
     smarts_match,
     tanimoto_to,
+    tpsa,
 )
 
 __all__ = ["PMO_TASKS", "TARGETS", "get_oracle", "pmo_task_names"]
@@ -61,8 +69,8 @@ TARGETS = {
 _GUACAMOL = "guacamol/standard_benchmarks.py"
 _HOP_SCAFFOLD = "[#7]-c1n[c;h1]nc2[c;h1]c(-[#8])[c;h0][c;h1]c12"
 
-_logp = descriptor(Descriptors.MolLogP)
-_tpsa = descriptor(Descriptors.TPSA)
+_logp = descriptor(clogp)
+_tpsa = descriptor(tpsa)
 _bertz = descriptor(Descriptors.BertzCT)
 
 
@@ -212,11 +220,9 @@ def _sitagliptin() -> Oracle:
             Component(
                 "logp",
                 _logp,
-                GaussianModifier(mu=_mol_property(target, Descriptors.MolLogP), sigma=0.2),
+                GaussianModifier(mu=_mol_property(target, clogp), sigma=0.2),
             ),
-            Component(
-                "tpsa", _tpsa, GaussianModifier(mu=_mol_property(target, Descriptors.TPSA), sigma=5)
-            ),
+            Component("tpsa", _tpsa, GaussianModifier(mu=_mol_property(target, tpsa), sigma=5)),
             Component("isomer_C16H15F6N5O", isomer_score("C16H15F6N5O")),
         ),
         description="isomer of sitagliptin's formula with its logP and TPSA but dissimilar",
@@ -243,13 +249,11 @@ def _valsartan_smarts() -> Oracle:
         name="valsartan_smarts",
         components=(
             Component("smarts", smarts_match("CN(C=O)Cc1ccc(c2ccccc2)cc1")),
-            Component(
-                "tpsa", _tpsa, GaussianModifier(mu=_mol_property(other, Descriptors.TPSA), sigma=5)
-            ),
+            Component("tpsa", _tpsa, GaussianModifier(mu=_mol_property(other, tpsa), sigma=5)),
             Component(
                 "logp",
                 _logp,
-                GaussianModifier(mu=_mol_property(other, Descriptors.MolLogP), sigma=0.2),
+                GaussianModifier(mu=_mol_property(other, clogp), sigma=0.2),
             ),
             Component(
                 "bertz",
@@ -344,11 +348,18 @@ def pmo_task_names() -> tuple[str, ...]:
 
 @cache
 def get_oracle(name: str) -> Oracle:
-    """The PMO oracle called ``name`` (case-insensitive); ``KeyError``-free: raises
-    ``ConfigError`` naming the known tasks."""
+    """The PMO oracle called ``name`` (case-insensitive), or one of the PyTDC <= 0.3.6
+    variants of ``molspace.oracles.pmo_prev`` (``*_prev``, ``sitagliptin_mpo_pytdc036``);
+    ``KeyError``-free: raises ``ConfigError`` naming the known tasks."""
+    from molspace.oracles.pmo_prev import prev_oracle_builders
+
     key = name.strip().lower()
-    if key not in _BUILDERS:
+    builders = {**_BUILDERS, **prev_oracle_builders()}
+    if key not in builders:
         from molspace.errors import ConfigError
 
-        raise ConfigError(f"unknown PMO task {name!r}; known: {', '.join(PMO_TASKS)}")
-    return _BUILDERS[key]()
+        raise ConfigError(
+            f"unknown PMO task {name!r}; known: {', '.join(PMO_TASKS)} "
+            f"(and the PyTDC <= 0.3.6 variants {', '.join(prev_oracle_builders())})"
+        )
+    return builders[key]()

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from rdkit import Chem, DataStructs
+from rdkit.Chem import rdMolDescriptors
 
 from molspace.chem.rdlog import capture_rdkit_log
 from molspace.oracles.fingerprints import guacamol_fingerprint
@@ -30,24 +31,38 @@ __all__ = [
     "MolContext",
     "Oracle",
     "atom_count",
+    "clogp",
     "geometric_mean",
     "isomer_components",
     "parse_molecular_formula",
     "smarts_match",
     "tanimoto_to",
     "total_atoms",
+    "tpsa",
 ]
 
 
 class MolContext:
-    """A molecule plus a per-molecule fingerprint cache, so components share fingerprints."""
+    """A molecule plus a per-molecule fingerprint cache, so components share fingerprints.
 
-    __slots__ = ("_fps", "_with_h", "mol")
+    ``smiles`` is the text a string-based component reads (only the PyTDC <= 0.3.6 isomer
+    count of ``molspace.oracles.pmo_prev`` does): the string given, else RDKit's canonical
+    SMILES of the molecule, which is what mol_opt hands its oracles.
+    """
 
-    def __init__(self, mol: Chem.Mol) -> None:
+    __slots__ = ("_fps", "_smiles", "_with_h", "mol")
+
+    def __init__(self, mol: Chem.Mol, smiles: str | None = None) -> None:
         self.mol = mol
         self._fps: dict[str, Any] = {}
         self._with_h: Chem.Mol | None = None
+        self._smiles = smiles
+
+    @property
+    def smiles(self) -> str:
+        if self._smiles is None:
+            self._smiles = Chem.MolToSmiles(self.mol)
+        return self._smiles
 
     def fingerprint(self, kind: str) -> Any:
         if kind not in self._fps:
@@ -127,7 +142,10 @@ class Oracle:
 
     def score_mol(self, mol: Chem.Mol) -> float:
         """The task score of an RDKit molecule."""
-        ctx = MolContext(mol)
+        return self.score_context(MolContext(mol))
+
+    def score_context(self, ctx: MolContext) -> float:
+        """The task score of a prepared molecule context."""
         return self._aggregate([c.evaluate(ctx)[1] for c in self.components])
 
     def evaluate(self, mol: Chem.Mol) -> dict[str, float]:
@@ -146,6 +164,13 @@ class Oracle:
     def __call__(self, smiles: str) -> float:
         mol = _parse(smiles)
         return 0.0 if mol is None else self.score_mol(mol)
+
+    def score_as_written(self, smiles: str) -> float:
+        """The score with string-based components reading ``smiles`` exactly as written
+        rather than its canonical form (the same as calling the oracle for every task
+        without such a component); 0.0 when it does not parse."""
+        mol = _parse(smiles)
+        return 0.0 if mol is None else self.score_context(MolContext(mol, smiles=smiles))
 
     def score_smiles(self, smiles: Sequence[str]) -> np.ndarray:
         """Scores of many SMILES (0.0 for those that do not parse)."""
@@ -212,6 +237,16 @@ def descriptor(function: Callable[[Chem.Mol], float]) -> RawFunction:
     return raw
 
 
+def clogp(mol: Chem.Mol) -> float:
+    """Crippen cLogP: the value of ``Descriptors.MolLogP``, through a typed RDKit call."""
+    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0])
+
+
+def tpsa(mol: Chem.Mol) -> float:
+    """TPSA: the value of ``Descriptors.TPSA``, through a typed RDKit call."""
+    return float(rdMolDescriptors.CalcTPSA(mol))
+
+
 def parse_molecular_formula(formula: str) -> list[tuple[str, int]]:
     """``"C9H10N2O2PF2Cl"`` -> ``[("C", 9), ("H", 10), ("N", 2), ("O", 2), ("P", 1), ...]``."""
     matches = re.findall(r"([A-Z][a-z]*)(\d*)", formula)
@@ -224,8 +259,10 @@ def isomer_components(formula: str) -> tuple[Component, ...]:
     """GuacaMol ``IsomerScoringFunction``: one Gaussian(mu=n, sigma=1) per element of the
     formula plus a Gaussian(mu=total, sigma=2) on the total atom count (H included).
 
-    TDC's ``Isomer_scoring`` computes the total from the SMILES *string* with the formula
-    regex, which miscounts aromatic and hydrogen atoms; we follow GuacaMol's definition.
+    PyTDC <= 0.3.6 (``Isomer_scoring``, now TDC's ``Isomer_scoring_prev``) computed the
+    total from the SMILES *string* with the formula regex, which miscounts aromatic and
+    hydrogen atoms; we follow GuacaMol's definition (the old one is
+    ``molspace.oracles.pmo_prev.prev_isomer_components``).
     """
     counts = parse_molecular_formula(formula)
     total = sum(n for _, n in counts)
