@@ -1,0 +1,35 @@
+"""Docking settings: validated, hashable, the same in every worker."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import Field
+
+from molspace.config import StrictModel
+
+__all__ = ["DockingSettings"]
+
+
+class DockingSettings(StrictModel):
+    """How each molecule is docked.
+
+    ``time_limit`` bounds one molecule's Vina search in seconds: Vina runs in a
+    child process that is killed when the limit passes (a C++ call cannot be
+    interrupted from Python), and the molecule becomes a reject with the reason
+    ``time limit``. ``seed`` feeds both RDKit's ETKDG conformer and Vina's
+    search, so a molecule docks the same way whatever partition it lands in.
+    """
+
+    exhaustiveness: int = Field(8, ge=1, le=64, description="Vina Monte Carlo runs")
+    n_poses: int = Field(9, ge=1, le=50, description="poses kept per molecule")
+    seed: int = Field(0, ge=0, description="ETKDG and Vina seed")
+    time_limit: float = Field(120.0, gt=0, description="seconds per molecule (Vina search)")
+    max_heavy_atoms: int = Field(70, ge=1, description="larger molecules are rejects")
+    max_rotatable_bonds: int = Field(20, ge=0, description="more flexible molecules are rejects")
+    energy_range: float = Field(3.0, gt=0, description="kcal/mol above the best pose kept")
+    scoring: str = Field("vina", pattern="^(vina|vinardo)$")
+
+    def settings_hash(self) -> str:
+        """Short hash of every field: part of a docking run's resume key."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
