@@ -58,7 +58,7 @@ def dock_command(
     n_poses: int = typer.Option(9, "--poses", help="Poses kept per molecule."),
     seed: int = typer.Option(0, "--seed", help="ETKDG and Vina seed."),
     time_limit: float = typer.Option(
-        120.0, "--time-limit", help="Seconds per molecule; slower ones become rejects."
+        300.0, "--time-limit", help="Seconds per molecule; slower ones become rejects."
     ),
     chunk_size: int = typer.Option(8, "--chunk-size", help="Molecules per Dask task."),
     workers: int | None = typer.Option(

@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from rdkit import Chem
-from rdkit.Chem import AllChem, rdMolDescriptors
+from rdkit.Chem import rdDistGeom, rdForceFieldHelpers, rdMolDescriptors
 
 from molspace.chem import parse_smiles
 from molspace.chem.rdlog import capture_rdkit_log
@@ -42,16 +43,16 @@ def _fail(reason: str, n_heavy: int = 0) -> LigandResult:
 def embed(mol: Chem.Mol, seed: int, timeout: float) -> Chem.Mol | None:
     """One ETKDGv3 conformer with hydrogens, MMFF-relaxed where MMFF has parameters."""
     molh = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
+    params: Any = rdDistGeom.ETKDGv3()  # RDKit's stubs type its fields wrongly
     params.randomSeed = seed
     params.timeout = max(1, int(timeout))
-    if AllChem.EmbedMolecule(molh, params) != 0:
+    if rdDistGeom.EmbedMolecule(molh, params) != 0:
         params.useRandomCoords = True  # the fallback RDKit recommends for hard cases
-        if AllChem.EmbedMolecule(molh, params) != 0:
+        if rdDistGeom.EmbedMolecule(molh, params) != 0:
             return None
     with contextlib.suppress(Exception):  # keep the ETKDG geometry when MMFF cannot type it
-        if AllChem.MMFFHasAllMoleculeParams(molh):
-            AllChem.MMFFOptimizeMolecule(molh, maxIters=500)
+        if rdForceFieldHelpers.MMFFHasAllMoleculeParams(molh):
+            rdForceFieldHelpers.MMFFOptimizeMolecule(molh, maxIters=500)
     return molh
 
 

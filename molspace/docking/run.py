@@ -180,8 +180,11 @@ def dock(
     }
     _open_run(out_dir, key, force, describe)
     started = time.perf_counter()
-    todo = (c for c in _chunks(paths, chunk_size, smiles_column, id_column)
-            if not _part_path(out_dir, c.index).exists())
+    todo = (
+        c
+        for c in _chunks(paths, chunk_size, smiles_column, id_column)
+        if not _part_path(out_dir, c.index).exists()
+    )
     info = _execute(todo, bundle, settings, out_dir, workers, scheduler, client, log)
     info["wall_seconds"] = round(time.perf_counter() - started, 3)
     summary = _finalize(out_dir, bundle, settings, info)

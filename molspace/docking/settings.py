@@ -21,14 +21,16 @@ class DockingSettings(StrictModel):
     search, so a molecule docks the same way whatever partition it lands in.
     """
 
-    exhaustiveness: int = Field(8, ge=1, le=64, description="Vina Monte Carlo runs")
-    n_poses: int = Field(9, ge=1, le=50, description="poses kept per molecule")
-    seed: int = Field(0, ge=0, description="ETKDG and Vina seed")
-    time_limit: float = Field(120.0, gt=0, description="seconds per molecule (Vina search)")
-    max_heavy_atoms: int = Field(70, ge=1, description="larger molecules are rejects")
-    max_rotatable_bonds: int = Field(20, ge=0, description="more flexible molecules are rejects")
-    energy_range: float = Field(3.0, gt=0, description="kcal/mol above the best pose kept")
-    scoring: str = Field("vina", pattern="^(vina|vinardo)$")
+    exhaustiveness: int = Field(default=8, ge=1, le=64, description="Vina Monte Carlo runs")
+    n_poses: int = Field(default=9, ge=1, le=50, description="poses kept per molecule")
+    seed: int = Field(default=0, ge=0, description="ETKDG and Vina seed")
+    time_limit: float = Field(default=300.0, gt=0, description="seconds per molecule (Vina search)")
+    max_heavy_atoms: int = Field(default=70, ge=1, description="larger molecules are rejects")
+    max_rotatable_bonds: int = Field(
+        default=20, ge=0, description="more flexible molecules are rejects"
+    )
+    energy_range: float = Field(default=3.0, gt=0, description="kcal/mol above the best pose kept")
+    scoring: str = Field(default="vina", pattern="^(vina|vinardo)$")
 
     def settings_hash(self) -> str:
         """Short hash of every field: part of a docking run's resume key."""

@@ -15,6 +15,7 @@ the molecule in hand, then exit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -121,7 +122,12 @@ class VinaProcess:
         return reply
 
     def dock(
-        self, ligand_pdbqt: str, *, exhaustiveness: int, n_poses: int, energy_range: float,
+        self,
+        ligand_pdbqt: str,
+        *,
+        exhaustiveness: int,
+        n_poses: int,
+        energy_range: float,
         time_limit: float,
     ) -> VinaResult:
         """Dock one prepared ligand; raises DockTimeout or VinaCrash, else a result."""
@@ -152,10 +158,8 @@ class VinaProcess:
                 stream.close()
 
     def __del__(self) -> None:  # a forgotten process must not outlive its owner
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
-        except Exception:  # noqa: S110 - interpreter shutdown
-            pass
 
 
 def _serve() -> None:  # pragma: no cover - runs in the child (tested through VinaProcess)
@@ -167,9 +171,9 @@ def _serve() -> None:  # pragma: no cover - runs in the child (tested through Vi
         protocol.write(json.dumps(message) + "\n")
         protocol.flush()
 
-    from vina import Vina
-
     import tempfile
+
+    from vina import Vina
 
     config = json.loads(sys.stdin.readline())
     try:

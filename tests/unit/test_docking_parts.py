@@ -120,7 +120,7 @@ def test_tampered_bundle_is_refused(small_bundle: Path, tmp_path: Path) -> None:
     shutil.copytree(small_bundle, copy)
     receptor = copy / "receptor.pdbqt"
     receptor.write_text(receptor.read_text().replace("ATOM", "HETATM", 1))
-    with pytest.raises(BundleError, match="receptor.pdbqt: sha256"):
+    with pytest.raises(BundleError, match=r"receptor\.pdbqt: sha256"):
         load_target(copy)
     receptor.unlink()
     with pytest.raises(BundleError, match="missing"):
