@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from molspace.docking.ligand import prepare_ligand
-from molspace.docking.settings import DockingSettings
+from molspace.docking.settings import DockingSettings, require_docking_packages
 from molspace.docking.target import TargetBundle
 from molspace.docking.vina_process import DockTimeout, VinaCrash, VinaProcess
 
@@ -145,6 +145,7 @@ def dock_table(
     id_column: str = "id",
 ) -> pd.DataFrame:
     """Dock every row of ``table``; returns it with the docking columns added (same order)."""
+    require_docking_packages()
     settings = settings or DockingSettings()
     rows = [
         dock_one(str(ident), smiles, target, settings)

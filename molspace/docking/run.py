@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from molspace.docking.core import DOCK_COLUMNS, dock_table
-from molspace.docking.settings import DockingSettings
+from molspace.docking.settings import DockingSettings, require_docking_packages
 from molspace.docking.target import TargetBundle, resolve_target
 from molspace.errors import ConfigError, InputError
 from molspace.interrupt import Interrupted, stop_requested
@@ -162,6 +162,7 @@ def dock(
     """
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+    require_docking_packages()
     settings = settings or DockingSettings()
     bundle = resolve_target(target)
     paths = [Path(p) for p in ([library] if isinstance(library, (str, os.PathLike)) else library)]

@@ -8,7 +8,18 @@ from pydantic import Field
 
 from molspace.config import StrictModel
 
-__all__ = ["DockingSettings"]
+__all__ = ["DockingSettings", "require_docking_packages"]
+
+
+def require_docking_packages() -> None:
+    """Fail with one line when the optional ``docking`` extra is not installed."""
+    from importlib.util import find_spec
+
+    from molspace.errors import ConfigError
+
+    missing = [name for name in ("vina", "meeko", "gemmi") if find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"docking needs {', '.join(missing)}: pip install 'molspace[docking]'")
 
 
 class DockingSettings(StrictModel):

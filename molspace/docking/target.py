@@ -131,8 +131,10 @@ def prepare_target(
     manifest last, so a half-written bundle fails to load instead of misleading.
     """
     from molspace.docking.receptor import prepare_receptor
+    from molspace.docking.settings import require_docking_packages
     from molspace.versions import versions
 
+    require_docking_packages()
     pdb_path = Path(protein_pdb)
     if not pdb_path.is_file():
         raise InputError(f"{pdb_path}: no such file")
