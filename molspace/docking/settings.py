@@ -28,8 +28,10 @@ class DockingSettings(StrictModel):
     ``time_limit`` bounds one molecule's Vina search in seconds: Vina runs in a
     child process that is killed when the limit passes (a C++ call cannot be
     interrupted from Python), and the molecule becomes a reject with the reason
-    ``time limit``. ``seed`` feeds both RDKit's ETKDG conformer and Vina's
-    search, so a molecule docks the same way whatever partition it lands in.
+    ``time_limit``. ``seed`` feeds both RDKit's ETKDG conformer and Vina's
+    search (the same ligand docked twice in one Vina process gives the same poses;
+    small score differences have been seen between processes that docked other
+    molecules before, so do not expect bit-identical scores across runs).
     """
 
     exhaustiveness: int = Field(default=8, ge=1, le=64, description="Vina Monte Carlo runs")
