@@ -163,7 +163,7 @@ def prepare_target(
         files[LIGAND] = _sha256(ligand_bytes)
     manifest = {
         "schema": SCHEMA,
-        "name": name or pdb_path.stem,
+        "name": name or pdb_path.name.removesuffix(".gz").removesuffix(".pdb"),
         "box": {"center": list(box.center), "size": list(box.size)},
         "padding": padding if from_ligand else None,
         "files": files,

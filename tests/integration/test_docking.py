@@ -134,3 +134,30 @@ def test_cli_docks_a_library_on_two_workers_and_resumes(bundle: Path, tmp_path: 
                            text=True, timeout=300, env=ENV)  # fmt: skip
     assert other.returncode == 2 and "another target, settings or inputs" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_cli_target_prepare_and_one_line_errors(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    prepare = [
+        sys.executable, "-m", "molspace", "target", "prepare",
+        str(SHIPPED / "1uou" / "protein.pdb.gz"), "--ligand", str(SHIPPED / "1uou" / "ligand.sdf"),
+        "--padding", "4", "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(prepare, capture_output=True, text=True, timeout=300, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert "target protein: box" in done.stdout
+    assert load_target(out).box.size == pytest.approx(
+        [s - 4.0 for s in load_target(SHIPPED / "1uou").box.size], abs=1e-3
+    )
+    for args, message in (
+        (["dock", "lib.smi", "--target", "9xyz", "--out", "o"], "neither a bundle directory"),
+        (["target", "prepare", "missing.pdb", "--ligand", "x.sdf", "--out", "o"], "missing.pdb"),
+        (["target", "prepare", str(SHIPPED / "1uou" / "protein.pdb.gz"), "--out", "o"], "--ligand"),
+    ):
+        (tmp_path / "lib.smi").write_text("CCO ethanol\n")
+        bad = subprocess.run(
+            [sys.executable, "-m", "molspace", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, env=ENV,
+        )  # fmt: skip
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
