@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "molspace.cli.optimize_cmd",
     "molspace.cli.report_cmd",
     "molspace.cli.run_cmd",
+    "molspace.cli.docking_cmds",
 )
 
 

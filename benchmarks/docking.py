@@ -1,0 +1,328 @@
+"""Docking figures: redocking RMSD, PoseBusters pass rate, DHFR enrichment, throughput.
+
+    python benchmarks/docking.py redock [--exhaustiveness 8]
+    python benchmarks/docking.py posebusters [--n 100] [--target 1s3v]
+    python benchmarks/docking.py enrichment [--n 1000] [--target 1s3v]
+    python benchmarks/docking.py throughput [--n 24] [--exhaustiveness 2]
+
+Every figure is printed beside its goal (issue 18) and, with ``--json FILE``, kept
+with the date, versions and settings. Docking always goes through molspace's own
+code (``dock_table`` / ``dock``); the throughput baseline is a plain one-process
+loop over Vina's Python API with the same prepared ligands and settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from molspace.docking.core import close_engines, dock_table  # noqa: E402
+from molspace.docking.settings import DockingSettings  # noqa: E402
+from molspace.docking.target import resolve_target  # noqa: E402
+
+CODES = ("1ia1", "1of6", "1s3v", "1uou")
+MOSES_TEST = ROOT / "libraries" / "moses" / "test.csv.gz"
+DRUGS = ROOT / "libraries" / "drugs" / "chembl_drugs.csv"
+
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _top_pose(sdf: str) -> Any:
+    from rdkit import Chem
+
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(sdf, removeHs=False)
+    return next(iter(supplier))
+
+
+def redock(args: argparse.Namespace) -> dict[str, Any]:
+    """Each crystal ligand re-docked into its own target; symmetry-aware heavy-atom RMSD."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolAlign
+
+    settings = _settings(args)
+    rows = []
+    for code in args.codes.split(","):
+        target = resolve_target(code)
+        crystal = Chem.MolFromMolFile(str(target.reference_ligand()))
+        smiles = Chem.MolToSmiles(crystal)
+        started = time.perf_counter()
+        table = dock_table(pd.DataFrame({"id": [code], "smiles": [smiles]}), target, settings)
+        seconds = time.perf_counter() - started
+        row = table.iloc[0]
+        rmsd = math.nan
+        if row["status"] == "ok":
+            pose = Chem.RemoveHs(_top_pose(row["poses"]))
+            rmsd = rdMolAlign.CalcRMS(pose, Chem.RemoveHs(crystal))
+        rows.append(
+            {
+                "target": code,
+                "status": row["status"],
+                "reason": row["reason"],
+                "score": round(float(row["score"]), 3),
+                "rmsd": round(float(rmsd), 3),
+                "seconds": round(seconds, 1),
+                "load": _load(),
+            }
+        )
+        print(
+            f"{code}: score {row['score']:.2f} kcal/mol, top-pose RMSD {rmsd:.2f} Å "
+            f"({seconds:.0f} s, load {_load()}){'' if row['status'] == 'ok' else row['reason']}",
+            flush=True,
+        )
+    close_engines()
+    good = sum(r["rmsd"] <= 2.0 for r in rows)
+    print(
+        f"redocking: {good}/{len(rows)} within 2 Å (goal >= 3 of the 4) at exhaustiveness "
+        f"{args.exhaustiveness}"
+    )
+    return {"rows": rows, "within_2A": good, "settings": settings.model_dump()}
+
+
+def _settings(args: argparse.Namespace) -> DockingSettings:
+    return DockingSettings(
+        exhaustiveness=args.exhaustiveness, seed=args.seed, n_poses=9, time_limit=args.time_limit
+    )
+
+
+def _moses_sample(n: int, seed: int, skip: int = 0) -> pd.DataFrame:
+    """``n`` random MOSES test molecules (ids ``moses-<row>``), the same for a given seed."""
+    smiles = pd.read_csv(MOSES_TEST)["SMILES"]
+    rows = np.random.default_rng(seed).permutation(len(smiles))[skip : skip + n]
+    return pd.DataFrame({"id": [f"moses-{r}" for r in rows], "smiles": smiles.iloc[rows].values})
+
+
+def _write_smi(table: pd.DataFrame, path: Path) -> Path:
+    path.write_text(
+        "".join(f"{s} {i}\n" for i, s in zip(table["id"], table["smiles"], strict=True))
+    )
+    return path
+
+
+def posebusters(args: argparse.Namespace) -> dict[str, Any]:
+    """PoseBusters' "dock" checks on the top pose of N docked MOSES molecules."""
+    import gzip
+    import tempfile
+
+    from posebusters import PoseBusters
+
+    from molspace.docking.run import dock
+
+    n = args.n or 100
+    target = resolve_target(args.target)
+    sample = _moses_sample(n, args.seed)
+    with tempfile.TemporaryDirectory(prefix="molspace-pb-") as tmp:
+        library = _write_smi(sample, Path(tmp) / "moses.smi")
+        started = time.perf_counter()
+        result = dock(library, target, Path(tmp) / "out", settings=_settings(args),
+                      workers=args.workers, force=True)  # fmt: skip
+        seconds = time.perf_counter() - started
+        protein = Path(tmp) / "protein.pdb"
+        protein.write_bytes(gzip.decompress((target.path / "protein.pdb.gz").read_bytes()))
+        table = result.results()
+        docked = table[table["status"] == "ok"]
+        with gzip.open(result.poses_path, "rt") as handle:
+            text = handle.read()
+        from rdkit import Chem
+
+        supplier = Chem.SDMolSupplier()
+        supplier.SetData(text, removeHs=False)
+        top = [m for m in supplier if m is not None and m.GetIntProp("pose") == 1]
+        report = PoseBusters(config="dock").bust(top, None, str(protein), full_report=False)
+    checks = report.select_dtypes(bool)
+    passed = checks.all(axis=1)
+    failing = (~checks).sum().sort_values(ascending=False)
+    rate = float(passed.mean()) if len(passed) else math.nan
+    reasons = table.loc[table["status"] != "ok", "reason"].str.split(":").str[0]
+    print(
+        f"PoseBusters (dock config) on {len(top)} top poses of {n} MOSES molecules on "
+        f"{target.name}: {rate:.1%} pass all checks (goal >= 90%); {n - len(docked)} not docked "
+        f"({dict(reasons.value_counts())}); "
+        f"{seconds:.0f} s"
+    )
+    for name, count in failing[failing > 0].items():
+        print(f"  failed {name}: {count}")
+    return {
+        "n": n,
+        "docked": len(docked),
+        "posed": len(top),
+        "pass_rate": rate,
+        "failures": {str(k): int(v) for k, v in failing.items()},
+        "seconds": round(seconds, 1),
+    }
+
+
+# Approved DHFR inhibitors, found in libraries/drugs/chembl_drugs.csv by their InChIKey
+# connectivity (largest fragment). Proguanil is there too but is a prodrug (its metabolite
+# cycloguanil inhibits DHFR), so it is not counted as an active.
+ACTIVES = {
+    "methotrexate": "CN(Cc1cnc2nc(N)nc(N)c2n1)c1ccc(cc1)C(=O)N[C@@H](CCC(O)=O)C(O)=O",
+    "trimethoprim": "COc1cc(Cc2cnc(N)nc2N)cc(OC)c1OC",
+    "pyrimethamine": "CCc1nc(N)nc(N)c1-c1ccc(Cl)cc1",
+    "pralatrexate": "C#CCC(Cc1cnc2nc(N)nc(N)c2n1)c1ccc(cc1)C(=O)N[C@@H](CCC(O)=O)C(O)=O",
+    "trimetrexate": "COc1cc(NCc2ccc3nc(N)nc(N)c3c2C)cc(OC)c1OC",
+    "pemetrexed": "Nc1nc(=O)c2c(CCc3ccc(cc3)C(=O)N[C@@H](CCC(O)=O)C(O)=O)c[nH]c2[nH]1",
+}
+
+
+def _actives_from_library() -> pd.DataFrame:
+    """The actives as written in the shipped drug library (largest fragment of a salt)."""
+    from rdkit import Chem
+
+    wanted = {Chem.MolToInchiKey(Chem.MolFromSmiles(s))[:14]: n for n, s in ACTIVES.items()}
+    found: dict[str, str] = {}
+    for smiles in pd.read_csv(DRUGS)["smiles"]:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            continue
+        parent = max(Chem.GetMolFrags(mol, asMols=True), key=lambda m: m.GetNumHeavyAtoms())
+        name = wanted.get(Chem.MolToInchiKey(parent)[:14])
+        if name is not None and name not in found:
+            found[name] = Chem.MolToSmiles(parent)
+    missing = set(ACTIVES) - set(found)
+    if missing:
+        raise SystemExit(f"{DRUGS}: lacks {sorted(missing)}")
+    return pd.DataFrame({"id": [f"active-{n}" for n in found], "smiles": list(found.values())})
+
+
+def enrichment(args: argparse.Namespace) -> dict[str, Any]:
+    """Approved DHFR inhibitors against random MOSES molecules: AUROC and ranks."""
+    import tempfile
+
+    from sklearn.metrics import roc_auc_score
+
+    from molspace.docking.run import dock
+
+    n = args.n or 1000
+    actives = _actives_from_library()
+    decoys = _moses_sample(n, args.seed + 1)
+    target = resolve_target(args.target)
+    with tempfile.TemporaryDirectory(prefix="molspace-enrich-") as tmp:
+        library = _write_smi(pd.concat([actives, decoys]), Path(tmp) / "lib.smi")
+        started = time.perf_counter()
+        result = dock(library, target, Path(tmp) / "out", settings=_settings(args),
+                      workers=args.workers, force=True)  # fmt: skip
+        seconds = time.perf_counter() - started
+        table = result.results()
+    docked = table[table["status"] == "ok"].copy()
+    docked["active"] = docked["id"].str.startswith("active-")
+    docked["rank"] = docked["score"].rank(method="min").astype(int)
+    auroc = float(roc_auc_score(docked["active"], -docked["score"]))
+    print(
+        f"enrichment on {target.name}: {int(docked['active'].sum())} approved DHFR inhibitors vs "
+        f"{int((~docked['active']).sum())} docked MOSES molecules (of {n}): AUROC {auroc:.3f} "
+        f"(random 0.5); {seconds:.0f} s"
+    )
+    ranks = {}
+    for row in docked[docked["active"]].sort_values("rank").itertuples():
+        ranks[row.id] = {"rank": int(row.rank), "score": float(row.score)}
+        print(f"  {row.id[7:]:<14} rank {row.rank:>5} of {len(docked)}  {row.score:.2f} kcal/mol")
+    not_docked = table.loc[table["status"] != "ok", ["id", "reason"]].values.tolist()
+    return {"auroc": auroc, "ranks": ranks, "n_decoys": n, "not_docked": not_docked,
+            "seconds": round(seconds, 1)}  # fmt: skip
+
+
+def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """molspace on a 2-worker LocalCluster against a plain one-process Vina loop."""
+    import tempfile
+
+    from vina import Vina
+
+    from molspace.docking.ligand import prepare_ligand
+    from molspace.docking.run import dock
+
+    n = args.n or 24
+    settings = _settings(args)
+    target = resolve_target(args.target)
+    sample = _moses_sample(n, args.seed + 2)
+    load_before = _load()
+    with tempfile.TemporaryDirectory(prefix="molspace-tp-") as tmp:
+        receptor = Path(tmp) / "receptor.pdbqt"
+        receptor.write_text(target.receptor_pdbqt)
+        started = time.perf_counter()  # the loop a chemist would write, same preparation
+        engine = Vina(sf_name="vina", cpu=1, seed=settings.seed, verbosity=0)
+        engine.set_receptor(str(receptor))
+        engine.compute_vina_maps(center=list(target.box.center), box_size=list(target.box.size))
+        plain_ok = 0
+        for smiles in sample["smiles"]:
+            ligand = prepare_ligand(smiles, seed=settings.seed)
+            if ligand.pdbqt is None:
+                continue
+            engine.set_ligand_from_string(ligand.pdbqt)
+            engine.dock(exhaustiveness=settings.exhaustiveness, n_poses=settings.n_poses)
+            engine.poses(settings.n_poses, settings.energy_range)
+            plain_ok += 1
+        plain = time.perf_counter() - started
+        library = _write_smi(sample, Path(tmp) / "lib.smi")
+        started = time.perf_counter()
+        result = dock(library, target, Path(tmp) / "out", settings=settings, workers=2,
+                      chunk_size=args.chunk_size, force=True)  # fmt: skip
+        ours = time.perf_counter() - started
+    ratio = plain / ours
+    print(
+        f"throughput, {n} MOSES molecules on {target.name}, exhaustiveness "
+        f"{settings.exhaustiveness}: plain one-process Vina loop {plain:.1f} s "
+        f"({plain_ok / plain:.3f} mol/s, {plain_ok} docked); molspace dock on a 2-worker "
+        f"LocalCluster {ours:.1f} s ({result.summary['docked'] / ours:.3f} mol/s, "
+        f"{result.summary['docked']} docked, cluster start included): {ratio:.2f}x (goal >= 1.9x); "
+        f"load average {load_before} before, {_load()} after"
+    )
+    return {"n": n, "plain_s": round(plain, 2), "dask_s": round(ours, 2), "ratio": round(ratio, 3),
+            "load_before": load_before, "load_after": _load()}  # fmt: skip
+
+
+SECTIONS = {
+    "redock": redock,
+    "posebusters": posebusters,
+    "enrichment": enrichment,
+    "throughput": throughput,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("section", choices=sorted(SECTIONS))
+    parser.add_argument("--exhaustiveness", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=int, default=None, help="molecules (section default)")
+    parser.add_argument("--target", default="1s3v")
+    parser.add_argument("--codes", default=",".join(CODES), help="redock: these targets")
+    parser.add_argument("--time-limit", type=float, default=3600.0, help="s per molecule")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    parser.add_argument("--chunk-size", type=int, default=2, help="throughput: per task")
+    parser.add_argument("--json", type=Path, default=None, help="append results here")
+    args = parser.parse_args(argv)
+    from molspace.versions import versions
+
+    print(f"{args.section}: load average {_load()} at the start, {os.cpu_count()} cores")
+    result = SECTIONS[args.section](args)
+    if args.json is not None:
+        record = {
+            "section": args.section,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": versions(),
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "result": result,
+        }
+        with open(args.json, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
