@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,10 +271,8 @@ class _InFlight:
 
         while len(self.pending) > until:
             futures = [future for future, _ in self.pending.values()]
-            try:
+            with suppress(TimeoutError):  # no partition finished: check for a stop
                 wait(futures, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                pass
             for future in futures:
                 if future.done():
                     self._store(future)

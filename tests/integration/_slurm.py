@@ -92,7 +92,9 @@ class SlurmCluster:
     def jobs(self, name: str | None = None) -> list[dict[str, str]]:
         """Queued and running jobs (id, name, state), optionally only those named ``name``."""
         out = self.run("squeue", "--noheader", "--format=%i|%j|%T").stdout
-        rows = [dict(zip(("id", "name", "state"), line.split("|"), strict=True)) for line in out.split()]
+        rows = [
+            dict(zip(("id", "name", "state"), line.split("|"), strict=True)) for line in out.split()
+        ]
         return [r for r in rows if name is None or r["name"] == name]
 
     def node_state(self) -> str:
