@@ -262,7 +262,9 @@ def test_sigterm_exits_75_within_10s_and_the_same_command_resumes(
     sent = time.monotonic()
     driver.proc.send_signal(signal.SIGTERM)
     assert driver.finish(timeout=60) == EXIT_INTERRUPTED, driver.log
-    assert time.monotonic() - sent < 10, driver.log
+    stopped_in = time.monotonic() - sent
+    print(f"SIGTERM to exit 75: {stopped_in:.1f} s")
+    assert stopped_in < 10, driver.log
     assert stored_partitions(out) < 2  # an unfinished partition was abandoned
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["steps"]["screen"]["status"] == "interrupted"
@@ -275,7 +277,9 @@ def test_sigterm_exits_75_within_10s_and_the_same_command_resumes(
     sent = time.monotonic()
     driver.proc.send_signal(signal.SIGTERM)
     assert driver.finish(timeout=60) == EXIT_INTERRUPTED, driver.log
-    assert time.monotonic() - sent < 10, driver.log
+    stopped_in = time.monotonic() - sent
+    print(f"SIGTERM to exit 75: {stopped_in:.1f} s")
+    assert stopped_in < 10, driver.log
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["steps"]["screen"]["status"] == "done"
     assert manifest["steps"]["optimize"]["status"] == "interrupted"
