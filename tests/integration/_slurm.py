@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,10 +223,10 @@ def _outputs(cluster: SlurmCluster) -> str:
     )
 
 
-def _wait(ready: object, timeout: float, what: str, cluster: SlurmCluster) -> None:
+def _wait(ready: Callable[[], bool], timeout: float, what: str, cluster: SlurmCluster) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
+        if ready():
             return
         time.sleep(0.5)
     raise TimeoutError(f"{what}: not ready after {timeout:.0f} s\n{cluster.log_tail()}")
