@@ -4,9 +4,9 @@ The node is this machine under its real hostname, with the CPUs and memory
 ``slurmd -C`` reports. munged, slurmctld and slurmd run as this test's own child
 processes (in the foreground, no systemd), each with its state, spool, pid and log
 files under one temporary directory and with free TCP ports, so a site's own Slurm
-(if any) is never touched. Slurm refuses some things as root, so the daemons run as
-root with the plugins that need no privileges or cgroups: ``proctrack/linuxproc``,
-``task/none``, no accounting. Clients (sbatch, squeue, scancel, sinfo) find the
+(if any) is never touched. The daemons run as the test's user (root in CI) with the
+plugins that need no privileges or cgroups: ``proctrack/linuxproc``, ``task/none``,
+no accounting. Clients (sbatch, squeue, scancel, sinfo) find the
 cluster through ``SLURM_CONF``: :meth:`SlurmCluster.env` returns the environment to
 run them (and molspace, whose dask-jobqueue calls sbatch) with.
 
@@ -16,6 +16,7 @@ directory, also when the test fails.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -115,8 +116,8 @@ ClusterName=molspace-test
 SlurmctldHost={node}(127.0.0.1)
 SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
-SlurmUser=root
-SlurmdUser=root
+SlurmUser={getpass.getuser()}
+SlurmdUser={getpass.getuser()}
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={base / "munge" / "munge.socket"}
@@ -236,7 +237,7 @@ def _stop(cluster: SlurmCluster) -> None:
     """Cancel every job, then stop slurmd, slurmctld and munged (SIGKILL after 15 s)."""
     if cluster.processes.get("slurmctld") and cluster.processes["slurmctld"].poll() is None:
         with suppress(subprocess.SubprocessError, OSError):
-            cluster.run("scancel", "--full", "--user=root", timeout=15)
+            cluster.run("scancel", "--full", f"--user={getpass.getuser()}", timeout=15)
             deadline = time.monotonic() + 15
             while cluster.jobs() and time.monotonic() < deadline:
                 time.sleep(0.5)
