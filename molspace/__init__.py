@@ -36,6 +36,8 @@ _NAMES = {
     "explore": "molspace.analysis.explore:explore_radius",
     "map_library": "molspace.analysis.maps",
     "anomaly_scores": "molspace.analysis.anomaly",
+    # structure-based screening
+    "dock": "molspace.docking.run",
     # errors
     "MolspaceError": "molspace.errors",
     "InputError": "molspace.errors",

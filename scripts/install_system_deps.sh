@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# System packages that the browser and PostgreSQL tests need: Debian's chromium
-# (renders the HTML report headless) and postgresql (a real server for the
-# multi-worker Optuna test). Installs only what is missing; needs root for apt.
+# System packages that the browser, PostgreSQL and SLURM tests need: Debian's chromium
+# (renders the HTML report headless), postgresql (a real server for the multi-worker
+# Optuna tests) and slurm-wlm + munge (a one-node SLURM cluster the tests start in a
+# temp dir, tests/integration/_slurm.py; no daemon is enabled or started here).
+# Installs only what is missing; needs root for apt.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+for bin in slurmctld slurmd sbatch; do
+  if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
+    need+=(slurm-wlm)
+    break
+  fi
+done
+command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ] || need+=(munge)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

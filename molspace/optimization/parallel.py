@@ -75,6 +75,11 @@ def _leave_stop_signals_to_the_driver() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+#: After a stop request, how long the driver waits for Dask workers to tell their batch
+#: (SLURM kills a job ``KillWait``, 30 s by default, after SIGTERM).
+STOP_GRACE_SECONDS = 5.0
+
+
 def run_parallel(
     config: OptimizeConfig,
     objective: dict[str, Any] | None,
@@ -108,6 +113,8 @@ def run_parallel(
     scorer = build_scorer(config.scorer_spec(objective))
     study = load_study(prepare, url, scorer.directions)
     resolve_space(study, prepare, latent, seed_smiles(prepare))
+    if stop_requested():  # SIGTERM while the space was being prepared
+        return []
     run_id = uuid.uuid4().hex
     event = Event(f"molspace-stop-{run_id}", client=client)
     futures = [
@@ -123,12 +130,18 @@ def run_parallel(
         )
         for i in range(n_workers)
     ]
-    stopping = False
+    stopping: float | None = None
     try:
         while not all(f.done() for f in futures):
-            if not stopping and (stop_requested() or any(f.status == "error" for f in futures)):
+            if stopping is None and (stop_requested() or any(f.status == "error" for f in futures)):
                 event.set()  # the others finish their batch; a failure is raised below
-                stopping = True
+                stopping = time.monotonic()
+            late = stopping is not None and time.monotonic() - stopping > STOP_GRACE_SECONDS
+            if late and stop_requested():
+                # a worker still starting up (or in a slow batch): leave it; its claims
+                # and RUNNING trials are recovered on resume (stale_after)
+                client.cancel([f for f in futures if not f.done()])
+                return client.gather([f for f in futures if f.status == "finished"])
             time.sleep(0.1)
         return client.gather(futures)
     except BaseException:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ from molspace.screening.partition import run_partition
 from molspace.screening.spec import ScreenSpec
 
 __all__ = ["Partition", "RunOptions", "iter_partitions", "run_partitions"]
+
+#: How often a driver waiting on partitions checks for SIGTERM/SIGINT.
+POLL_SECONDS = 0.5
 
 OUTPUT_NAMES = ("parts", "results", "manifest.jsonl", "rejects.csv", "top_k.csv", "summary.json")
 
@@ -196,30 +199,16 @@ def _stored(opts: RunOptions, manifest: Manifest) -> None:
 def _run_dask(
     todo: Iterator[Partition], spec: ScreenSpec, spec_json: str, store: _Store, opts: RunOptions
 ) -> dict[str, Any]:
-    from distributed import as_completed
-
     from molspace.cluster import connect
 
     info: dict[str, Any] = {}
     with ExitStack() as stack:
         client = opts.client
-        pending: dict[str, Partition] = {}
-        queue: Any = None
+        flight = _InFlight(store, opts)
         limit = opts.max_in_flight
         tag = spec.partition_hash()
-
-        def drain(until: int) -> None:
-            while queue is not None and queue.count() > until:
-                future = next(queue)
-                part = pending.pop(future.key)
-                table, seconds = future.result()
-                future.release()
-                store.save(part, table, seconds)
-                _progress(opts, part.n_read)
-                _stored(opts, store.manifest)
-
         for part in todo:
-            if queue is None:  # start (or join) a cluster only when there is work
+            if not info:  # start (or join) a cluster only when there is work
                 if client is None:
                     handle = stack.enter_context(
                         connect(spec.cluster, scheduler=opts.scheduler, workers=opts.workers)
@@ -238,7 +227,6 @@ def _run_dask(
                     )
                 if opts.log is not None:
                     opts.log(f"{info['executor']}; dashboard: {info['dashboard']}")
-                queue = as_completed(loop=client.loop)
                 if limit is None:
                     limit = 2 * info["workers"] + 2
             future = client.submit(
@@ -250,14 +238,61 @@ def _run_dask(
                 pure=False,
                 retries=1,
             )
-            pending[future.key] = part
-            queue.add(future)
-            drain(max(0, (limit or 1) - 1))
-            if stop_requested():  # keep what is in flight, submit nothing more
+            flight.add(future, part)
+            flight.drain(max(0, (limit or 1) - 1))
+            if stop_requested():
                 break
-        drain(0)
+        flight.drain(0)
+        flight.abandon()
         _stop_if_requested(store)
     return info
+
+
+class _InFlight:
+    """The partitions submitted and not yet stored, stored in the order they finish.
+
+    Waiting polls the stop flag every :data:`POLL_SECONDS`: on SIGTERM the driver stops
+    waiting at once and cancels what is still running (a batch system kills the job
+    ``KillWait``, 30 s by default, after SIGTERM, and one partition may take minutes).
+    Partitions finished by then are stored; abandoned ones are simply not in the
+    manifest, so a re-run computes them again.
+    """
+
+    def __init__(self, store: _Store, opts: RunOptions) -> None:
+        self.store, self.opts = store, opts
+        self.pending: dict[str, tuple[Any, Partition]] = {}
+
+    def add(self, future: Any, part: Partition) -> None:
+        self.pending[future.key] = (future, part)
+
+    def drain(self, until: int) -> None:
+        """Store finished partitions until at most ``until`` are in flight (or a stop)."""
+        from distributed import wait
+
+        while len(self.pending) > until:
+            futures = [future for future, _ in self.pending.values()]
+            with suppress(TimeoutError):  # no partition finished: check for a stop
+                wait(futures, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            for future in futures:
+                if future.done():
+                    self._store(future)
+            if stop_requested():
+                return
+
+    def _store(self, future: Any) -> None:
+        _, part = self.pending.pop(future.key)
+        table, seconds = future.result()  # a task's own error is raised here, as before
+        future.release()
+        self.store.save(part, table, seconds)
+        _progress(self.opts, part.n_read)
+        _stored(self.opts, self.store.manifest)
+
+    def abandon(self) -> None:
+        """Cancel the partitions still running (only after a stop request)."""
+        futures = [future for future, _ in self.pending.values()]
+        self.pending.clear()
+        if futures:
+            futures[0].client.cancel(futures)
 
 
 def _stop_if_requested(store: _Store) -> None:

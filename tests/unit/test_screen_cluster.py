@@ -102,3 +102,22 @@ def test_local_cluster_runs_lean_and_restores_the_dask_config() -> None:
     spec = ClusterSpec(n_workers=1, dashboard_address=":0", diagnostics=True)
     with connect(spec) as handle:
         assert list(handle.client.run(_worker_settings).values()) == [defaults]
+
+
+@pytest.mark.dask
+def test_dashboard_link_serves_the_task_stream() -> None:
+    """The link every run prints is Dask's live dashboard (bokeh installed), not its
+    "Dask needs bokeh" placeholder; the task stream page answers while tasks run."""
+    import urllib.request
+
+    with connect(ClusterSpec(n_workers=1, dashboard_address=":0")) as handle:
+        link = handle.dashboard_link
+        assert link is not None and link.endswith("/status"), link
+        future = handle.client.submit(sum, range(10))
+        with urllib.request.urlopen(link, timeout=30) as page:
+            status = page.read().decode()
+        assert "needs bokeh" not in status and "task-stream" in status.lower()
+        stream = link.replace("/status", "/individual-task-stream")
+        with urllib.request.urlopen(stream, timeout=30) as page:
+            assert page.status == 200 and "bokeh" in page.read().decode().lower()
+        assert future.result() == 45
