@@ -28,6 +28,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check molspace tests benchmarks scripts libraries
 	$(BIN)/ruff format --check molspace tests benchmarks scripts libraries
+	$(BIN)/mypy molspace
 
 sysdeps:
 	bash scripts/install_system_deps.sh

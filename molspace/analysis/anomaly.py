@@ -252,7 +252,7 @@ def reconstruction_failure(
     if not len(ok):
         return recon, failure
     decoded = space.decode(z[ok], temperature=0.0)
-    originals = fingerprints([smiles[i] for i in ok])
+    originals = fingerprints([smiles[int(i)] for i in ok])
     rebuilt = fingerprints(decoded)
     from molspace.chem import tanimoto
 

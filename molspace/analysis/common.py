@@ -57,7 +57,8 @@ def fingerprints(smiles: Sequence[str | None]) -> list[Any]:
     fps: list[Any] = []
     for smi in smiles:
         result = parse_smiles(smi) if smi else None
-        fps.append(fingerprint(result.mol, **FP_KIND) if result is not None and result.ok else None)
+        ok = result is not None and result.ok
+        fps.append(fingerprint(result.mol, **FP_KIND) if ok else None)  # type: ignore[arg-type, union-attr]
     return fps
 
 

@@ -126,7 +126,7 @@ class AnomalyConfig(StrictModel):
     n_reference: int = Field(10_000, ge=100, le=1_000_000)
     quantile: float = Field(0.99, ge=0.5, lt=1.0)
     components: list[Literal["density", "nll", "nll_total", "elbo", "reconstruction"]] = Field(
-        default_factory=lambda: ["density", "nll"],
+        default_factory=lambda: ["density", "nll"],  # type: ignore[arg-type]
         description="signals combined (Fisher): latent density, teacher-forced NLL per token "
         "(nll) or in total, the negative ELBO, greedy reconstruction failure",
     )

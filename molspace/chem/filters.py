@@ -77,7 +77,7 @@ def _ghose(p: Mapping[str, float], mol: Chem.Mol) -> bool:
     if not (160 <= p["mw"] <= 480 and -0.4 <= p["clogp"] <= 5.6):
         return False
     atoms = mol.GetNumAtoms() + sum(atom.GetTotalNumHs() for atom in mol.GetAtoms())
-    refractivity = Crippen.MolMR(mol)  # type: ignore[attr-defined]  # set at import
+    refractivity = Crippen.MolMR(mol)
     return 40 <= refractivity <= 130 and 20 <= atoms <= 70
 
 

@@ -87,12 +87,12 @@ COUNT_PROPERTIES = frozenset(
 
 def mw(mol: Chem.Mol) -> float:
     """Average molecular weight in g/mol."""
-    return float(Descriptors.MolWt(mol))  # type: ignore[attr-defined]  # set at import
+    return float(Descriptors.MolWt(mol))
 
 
 def clogp(mol: Chem.Mol) -> float:
     """Wildman–Crippen logP."""
-    return float(Crippen.MolLogP(mol))  # type: ignore[attr-defined]  # set at import
+    return float(Crippen.MolLogP(mol))
 
 
 def tpsa(mol: Chem.Mol) -> float:

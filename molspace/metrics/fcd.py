@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ ChemNetStats = tuple[np.ndarray, np.ndarray]  # (mu (512,), sigma (512, 512))
 
 
 @lru_cache(maxsize=4)
-def _model(n_jobs: int, batch_size: int):  # -> fcd_torch.FCD
+def _model(n_jobs: int, batch_size: int) -> Any:  # fcd_torch.FCD
     from fcd_torch import FCD
 
     from molspace.metrics.similarity import torch_threads

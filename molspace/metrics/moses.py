@@ -16,7 +16,7 @@ import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import wasserstein_distance
@@ -225,7 +225,9 @@ class MosesMetrics:
             t = self._lap("frag_scaf", t)
 
         with torch_threads(self.n_jobs):
-            powers = mean_tanimoto_powers(fps, (1, 2)) if n_valid else {1: [], 2: []}
+            powers: dict[int, Any] = (
+                mean_tanimoto_powers(fps, (1, 2)) if n_valid else {1: [], 2: []}
+            )
         out["IntDiv"] = float(1 - np.mean(powers[1])) if n_valid else math.nan
         out["IntDiv2"] = float(1 - np.mean(np.sqrt(powers[2]))) if n_valid else math.nan
         t = self._lap("intdiv", t)

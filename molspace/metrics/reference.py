@@ -100,7 +100,7 @@ class ReferenceStats:
         for key, values in self.properties.items():
             arrays[f"prop_{key}"] = np.asarray(values, dtype=np.float64)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
 
     @classmethod

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +62,7 @@ def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     for file in files:
         with file.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+            for block in iter(partial(handle.read, 1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
 
@@ -75,6 +78,7 @@ def read_smiles_table(
     file = Path(path)
     if not file.exists():
         raise InputError(f"{file}: training data not found")
+    read_library: Any
     try:
         from molspace.io import read_library
     except ImportError:
@@ -134,7 +138,7 @@ def load_or_build_dataset(
     max_length: int | None = None,
     processes: int = 1,
     vocabulary: Vocabulary | None = None,
-    log: callable = print,  # type: ignore[valid-type]
+    log: Callable[[str], None] = print,
 ) -> TokenizedDataset:
     """Tokenized training set, from the cache when the same input was tokenized before.
 

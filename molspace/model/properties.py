@@ -20,7 +20,7 @@ def _sa(mol: Any) -> float:
         from rdkit.Chem import RDConfig
 
         sys.path.append(os.path.join(RDConfig.RDContribDir, "SA_Score"))
-        import sascorer  # type: ignore[import-not-found]
+        import sascorer
 
         return float(sascorer.calculateScore(mol))
     return float(sa_score(mol))

@@ -388,8 +388,8 @@ def train(
         )
         mean = np.nanmean(props_all[train_idx], axis=0)
         std = np.nanstd(props_all[train_idx], axis=0) + 1e-6
-        model.property_mean.copy_(torch.from_numpy(mean))
-        model.property_std.copy_(torch.from_numpy(std))
+        model.property_mean.copy_(torch.from_numpy(mean))  # type: ignore[operator]
+        model.property_std.copy_(torch.from_numpy(std))  # type: ignore[operator]
         standardized = ((props_all - mean) / std).astype(np.float32)
         props_train = standardized[train_idx]
         props_val = standardized[val_idx][: config.data.max_validation]

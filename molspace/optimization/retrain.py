@@ -67,7 +67,7 @@ class TokenMemo:
                 self._rows[s] = row if reason is None else None
             self.tokenized += len(new)
         ok = np.array([self._rows[s] is not None for s in smiles], dtype=bool)
-        kept = [self._rows[s] for s in smiles if self._rows[s] is not None]
+        kept: list[np.ndarray] = [r for r in (self._rows[s] for s in smiles) if r is not None]
         empty = np.zeros((0, self.vocabulary.width), dtype=self.vocabulary.dtype)
         return (np.stack(kept) if kept else empty), ok
 

@@ -44,8 +44,11 @@ Scored = tuple[tuple[float, ...], dict[str, float]]
 class Scorer(Protocol):
     """Scores canonical SMILES: one ``(values, components)`` per molecule."""
 
-    objective_names: tuple[str, ...]
-    directions: tuple[str, ...]
+    @property
+    def objective_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def directions(self) -> tuple[str, ...]: ...
 
     def score(self, smiles: Sequence[str]) -> list[Scored]: ...
 

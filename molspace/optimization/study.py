@@ -115,7 +115,7 @@ def load_study(config: OptimizeConfig, storage_url: str, directions: Sequence[st
             study_name=config.study_name,
             storage=storage,
             sampler=sampler,
-            directions=list(directions),
+            directions=list(directions),  # type: ignore[arg-type]
             load_if_exists=True,
         )
     except ValueError as exc:

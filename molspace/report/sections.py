@@ -26,7 +26,8 @@ _XML_DECL = re.compile(r"<\?xml[^>]*\?>\s*")
 class Section(Protocol):
     """Anything with a title that renders to an HTML fragment."""
 
-    title: str
+    @property
+    def title(self) -> str: ...
 
     def render(self) -> str: ...
 
@@ -138,7 +139,7 @@ def _format_value(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return ""
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        if value != 0 and (abs(float(value)) >= 1e5 or abs(float(value)) < 1e-3):
             return f"{value:.3g}"
         return f"{value:.3f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.1f}"
     if isinstance(value, (list, tuple)):

@@ -85,7 +85,7 @@ class _Base(StrictModel):
     transform: Transform | None = None
 
     def default_name(self) -> str:
-        return self.type  # type: ignore[attr-defined, no-any-return]
+        return self.type  # type: ignore[attr-defined]
 
     def label(self) -> str:
         return self.name or self.default_name()
@@ -247,7 +247,7 @@ def load_function(reference: str, where: str) -> Callable[..., Any]:
     function = getattr(module, attr, None)
     if not callable(function):
         raise ConfigError(f"{where}: {module_name!r} has no function {attr!r}")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 class CustomComponent(_Base):

@@ -232,8 +232,8 @@ class Screener:
                 failed = not all(row_verdicts.values())
                 if self.objective is not None and not (failed and self.spec.screen.short_circuit):
                     raw[i] = self.objective.raw_values(mol, props)
-                for name, value in props.items():
-                    descriptors[name][i] = value
+                for name, prop in props.items():
+                    descriptors[name][i] = prop
                 rows.mols[i] = mol
                 if key is not None:
                     seen.add(key)  # only a molecule screened in full is a duplicate's original
@@ -304,7 +304,7 @@ class Screener:
                 continue
             values = extra[name]
             column = verdicts[name]
-            for i in np.flatnonzero(evaluated):
+            for i in np.flatnonzero(evaluated).tolist():
                 prior = all(verdicts[v][i] is not False for v in self.filters if v != name)
                 if self.spec.screen.short_circuit and not prior:
                     continue

@@ -103,7 +103,11 @@ def screen(
     from molspace.versions import versions
 
     started = time.perf_counter()
-    spec = config if isinstance(config, ScreenSpec) else load_screen_spec(config)
+    spec = (
+        config
+        if isinstance(config, ScreenSpec)
+        else load_screen_spec(config if config is None else Path(config))
+    )
     if only_passing is not None:
         spec = spec.model_copy(
             update={"screen": spec.screen.model_copy(update={"only_passing": only_passing})}

@@ -228,7 +228,7 @@ class _StateLedger(OracleLedger):
                 except BaseException:
                     self._state, self._offset = _State(self.key), 0  # unwritten changes: reread
                     raise
-                self._append(self._state.ops)
+                self._append(self._state.ops or [])
                 return result
             finally:
                 self._state.ops = None

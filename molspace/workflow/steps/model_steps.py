@@ -92,7 +92,9 @@ def _encode(config: EncodeStep, ctx: StepContext) -> StepResult:
         smiles_column=config.smiles_column,
         id_column=config.id_column,
     )
-    counts = {k: manifest[k] for k in ("n_read", "n_encoded", "n_rejected") if k in manifest}
+    counts: dict[str, Any] = {
+        k: manifest[k] for k in ("n_read", "n_encoded", "n_rejected") if k in manifest
+    }
     return StepResult(
         outputs={"latent": ctx.step_dir / "latent", "rejects": ctx.step_dir / "rejects.csv"},
         counts=counts,
