@@ -19,8 +19,8 @@ import pandas as pd
 def train_rate(config_path: str, bf16: bool, steps: int, threads: int) -> float:
     import torch
 
+    from molspace.model.batches import batch_tensors, epoch_batches, vae_losses
     from molspace.model.config import load_train_config
-    from molspace.model.train import _batch_tensors, epoch_batches, vae_losses
     from molspace.model.vae import SelfiesVAE
     from molspace.model.vocabulary import build_vocabulary, smiles_to_selfies
 
@@ -41,7 +41,7 @@ def train_rate(config_path: str, bf16: bool, steps: int, threads: int) -> float:
     for i, index in enumerate(batches[: steps + 2]):
         if i == 2:
             done, start, cpu = 0, time.perf_counter(), time.process_time()
-        x, lens = _batch_tensors(tokens, index, torch.device("cpu"))
+        x, lens = batch_tensors(tokens, index, torch.device("cpu"))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = vae_losses(model, x, lens, config.kl.free_bits, gen, None)
         loss = out["recon"] + 0.1 * out["kl_free"]

@@ -13,6 +13,9 @@ A second mode steps along a property direction: the gradient of the model's
 property head when it predicts that property, else a ridge regression of the
 property on encoded reference molecules (its cross-validated R² is reported so a
 useless direction is visible).
+
+Both kinds of exploration (calibrated radii and property directions) share the
+sampling, decoding and calibration helpers here, hence one module of about 500 lines.
 """
 
 from __future__ import annotations

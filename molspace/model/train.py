@@ -10,11 +10,14 @@ Outputs in ``run_dir``: ``checkpoint/`` (resumable), ``best/`` (bundle of the be
 validation loss so far, rewritten on each improvement), ``final/`` (bundle at the
 end), ``steps.csv`` (every ``log_every_steps``), ``metrics.csv`` (each
 evaluation), ``metrics.json`` (summary), ``config.json``, ``rejects.csv``.
+
+The helpers live beside it (``batches``, ``train_log``, ``validation``); what stays here
+(about 500 lines) is the resumable step loop, kept whole so that everything a checkpoint
+must capture is visible in one place.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -29,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from molspace.errors import ConfigError, InputError
 from molspace.interrupt import Interrupted, handle_stop_signals, stop_requested
+from molspace.model.batches import batch_tensors, epoch_batches, vae_losses
 from molspace.model.bundle import save_bundle
 from molspace.model.checkpoint import (
     checkpoint_exists,
@@ -42,10 +45,11 @@ from molspace.model.checkpoint import (
 )
 from molspace.model.config import TrainConfig
 from molspace.model.data import TokenizedDataset, lengths_of, load_or_build_dataset
-from molspace.model.vae import SelfiesVAE, kl_per_dim
-from molspace.model.vocabulary import PAD, Vocabulary
+from molspace.model.train_log import EVAL_FIELDS, STEP_FIELDS, CsvLog, TrainProgress
+from molspace.model.vae import SelfiesVAE
+from molspace.model.validation import compute_properties, evaluate_validation, split_indices
 
-__all__ = ["TrainResult", "epoch_batches", "train"]
+__all__ = ["TrainResult", "epoch_batches", "train", "vae_losses"]
 
 #: fields that may change when a run is resumed (how long and how it runs, not what it learns)
 RESUMABLE_OVERRIDES = (
@@ -73,25 +77,6 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def epoch_batches(
-    lengths: np.ndarray, batch_size: int, bucket_batches: int, seed: int, epoch: int
-) -> list[np.ndarray]:
-    """Index batches of one epoch: shuffled, sorted by length within pools, batches shuffled.
-
-    Sorting within pools of ``bucket_batches`` batches keeps padding small while the
-    order stays random; the result depends only on ``(seed, epoch)``.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    pool = batch_size * bucket_batches
-    batches: list[np.ndarray] = []
-    for start in range(0, len(order), pool):
-        chunk = order[start : start + pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 def _device(choice: str) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device = 'cuda' but CUDA is not available")
@@ -114,194 +99,12 @@ def _hardware(device: torch.device) -> str:
     return f"{cpu}, {torch.get_num_threads()} torch threads"
 
 
-class _CsvLog:
-    """Append-only CSV with a fixed header (survives resume: existing rows are kept)."""
-
-    def __init__(self, path: Path, fields: list[str]) -> None:
-        self.path = path
-        self.fields = fields
-        if not path.exists():
-            with path.open("w", newline="") as handle:
-                csv.writer(handle).writerow(fields)
-
-    def write(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", newline="") as handle:
-            csv.writer(handle).writerow([_fmt(row.get(f)) for f in self.fields])
-
-
-def _fmt(value: Any) -> Any:
-    return f"{value:.6g}" if isinstance(value, float) else value
-
-
-STEP_FIELDS = [
-    "step",
-    "epoch",
-    "time_s",
-    "lr",
-    "beta",
-    "loss",
-    "recon",
-    "kl",
-    "prop_mse",
-    "token_acc",
-    "mol_per_s",
-]
-EVAL_FIELDS = [
-    "step",
-    "epoch",
-    "time_s",
-    "train_molecules",
-    "beta",
-    "val_loss",
-    "val_recon",
-    "val_kl",
-    "val_token_acc",
-    "val_exact",
-    "val_prop_mse",
-    "active_units",
-    "best",
-]
-
-
-def _batch_tensors(
-    tokens: np.ndarray, index: np.ndarray, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = tokens[index]
-    lengths = lengths_of(rows)
-    width = int(lengths.max())
-    batch = torch.from_numpy(rows[:, :width].astype(np.int64)).to(device)
-    return batch, torch.from_numpy(lengths)
-
-
-def vae_losses(
-    model: SelfiesVAE,
-    tokens: torch.Tensor,
-    lengths: torch.Tensor,
-    free_bits: float,
-    generator: torch.Generator,
-    props: torch.Tensor | None,
-    sample: bool = True,
-) -> dict[str, torch.Tensor]:
-    """Reconstruction (summed over tokens, mean over rows), KL with and without free bits,
-    token accuracy and, with ``props``, the property MSE: training and fine-tuning share it."""
-    out = model(tokens, lengths, sample=sample, generator=generator)
-    logits = out["logits"]
-    batch = tokens.shape[0]
-    recon = (
-        F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(),
-            tokens.reshape(-1),
-            ignore_index=PAD,
-            reduction="sum",
-        )
-        / batch
-    )
-    kl_dim = kl_per_dim(out["mu"].float(), out["logvar"].float())
-    result = {
-        "recon": recon,
-        "kl": kl_dim.sum(),
-        "kl_free": kl_dim.clamp(min=free_bits).sum(),
-        "kl_dim": kl_dim.detach(),
-        "mu": out["mu"].detach(),
-    }
-    with torch.no_grad():
-        mask = tokens != PAD
-        correct = (logits.argmax(-1) == tokens) & mask
-        result["token_acc"] = correct.sum().float() / mask.sum().clamp(min=1)
-    if props is not None and "properties" in out:
-        valid = ~torch.isnan(props)
-        diff = torch.where(valid, out["properties"].float() - torch.nan_to_num(props), 0.0)
-        result["prop_mse"] = diff.pow(2).sum() / valid.sum().clamp(min=1)
-    return result
-
-
 def _lr(config: TrainConfig, step: int, total_steps: int) -> float:
     """Cosine decay from learning_rate to learning_rate * lr_final_ratio over total_steps."""
     base = config.optim.learning_rate
     final = base * config.optim.lr_final_ratio
     frac = min(1.0, step / max(1, total_steps))
     return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * frac))
-
-
-def _compute_properties(
-    tokens: np.ndarray,
-    vocabulary: Vocabulary,
-    names: tuple[str, ...],
-    cache: Path,
-    log: Callable[[str], None],
-) -> np.ndarray:
-    """Property targets (n, P) of the training molecules, NaN where RDKit fails; cached."""
-    if cache.is_file():
-        values = np.load(cache, allow_pickle=False)
-        if values.shape == (len(tokens), len(names)):
-            return values
-    import selfies as sf
-    from rdkit import Chem
-
-    from molspace.model.properties import property_values
-
-    log(f"computing properties {', '.join(names)} of {len(tokens):,} molecules (cached after)")
-    values = np.full((len(tokens), len(names)), np.nan, dtype=np.float32)
-    for i, row in enumerate(tokens):
-        mol = Chem.MolFromSmiles(sf.decoder(vocabulary.tokens_to_selfies(row)) or "")
-        if mol is not None:
-            values[i] = property_values(mol, names)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, values, allow_pickle=False)
-    return values
-
-
-def _split(n: int, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation split of n molecules (after an optional seeded subset)."""
-    rng = np.random.default_rng([config.seed, 12345])
-    order = rng.permutation(n)
-    if config.data.max_molecules is not None:
-        order = order[: config.data.max_molecules]
-    n_val = max(1, round(len(order) * config.data.validation_fraction))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-@torch.no_grad()
-def _evaluate(
-    model: SelfiesVAE,
-    tokens: np.ndarray,
-    props: np.ndarray | None,
-    config: TrainConfig,
-    vocabulary: Vocabulary,
-    device: torch.device,
-) -> dict[str, float]:
-    """Validation losses (posterior means, no noise) and greedy exact reconstruction."""
-    model.eval()
-    sums: dict[str, float] = {"recon": 0.0, "kl": 0.0, "token_acc": 0.0, "prop_mse": 0.0}
-    mus = []
-    n = len(tokens)
-    order = np.argsort(lengths_of(tokens), kind="stable")
-    gen = torch.Generator().manual_seed(0)
-    for start in range(0, n, 1024):
-        index = order[start : start + 1024]
-        batch, lengths = _batch_tensors(tokens, index, device)
-        p = torch.from_numpy(props[index]).to(device) if props is not None else None
-        loss = vae_losses(model, batch, lengths, config.kl.free_bits, gen, p, sample=False)
-        for key in sums:
-            if key in loss:
-                sums[key] += float(loss[key]) * len(index)
-        mus.append(loss["mu"].cpu())
-    mu = torch.cat(mus)
-    active = int((mu.var(0) > 0.01).sum())
-    # exact reconstruction on up to 1000 molecules (greedy decode of the posterior mean)
-    k = min(1000, n)
-    batch, lengths = _batch_tensors(tokens, np.arange(k), device)
-    z, _ = model.encode(batch, lengths)
-    decoded = model.generate(z, torch.from_numpy(vocabulary.start_mask())).cpu().numpy()
-    target = tokens[:k]
-    width = min(decoded.shape[1], target.shape[1])
-    exact = float(np.mean(np.all(decoded[:, :width] == target[:, :width], axis=1)))
-    model.train()
-    metrics = {key: value / n for key, value in sums.items()}
-    metrics["loss"] = metrics["recon"] + config.kl.beta_end * metrics["kl"]
-    metrics["exact"] = exact
-    metrics["active_units"] = active
-    return metrics
 
 
 def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainConfig:
@@ -371,7 +174,7 @@ def train(
             raise ConfigError(f"{run}: training data changed since the checkpoint (hash differs)")
         if saved_state.get("vocabulary") != vocabulary.to_dict():
             raise ConfigError(f"{run}: vocabulary differs from the checkpoint's")
-    train_idx, val_idx = _split(len(data.tokens), config)
+    train_idx, val_idx = split_indices(len(data.tokens), config)
     train_tokens = data.tokens[train_idx]
     val_tokens = data.tokens[val_idx][: config.data.max_validation]
     lengths = lengths_of(train_tokens)
@@ -383,9 +186,7 @@ def train(
             Path(config.data.cache_dir)
             / f"props-{data.data_hash[:16]}-{'-'.join(config.model.properties)}.npy"
         )
-        props_all = _compute_properties(
-            data.tokens, vocabulary, config.model.properties, cache, log
-        )
+        props_all = compute_properties(data.tokens, vocabulary, config.model.properties, cache, log)
         mean = np.nanmean(props_all[train_idx], axis=0)
         std = np.nanstd(props_all[train_idx], axis=0) + 1e-6
         model.property_mean.copy_(torch.from_numpy(mean))  # type: ignore[operator]
@@ -433,8 +234,8 @@ def train(
         f"{steps_per_epoch:,} steps per epoch on {_hardware(device)}"
     )
 
-    step_log = _CsvLog(run / "steps.csv", STEP_FIELDS)
-    eval_log = _CsvLog(run / "metrics.csv", EVAL_FIELDS)
+    step_log = CsvLog(run / "steps.csv", STEP_FIELDS)
+    eval_log = CsvLog(run / "metrics.csv", EVAL_FIELDS)
     training_info = {
         "data": str(config.data.path),
         "data_hash": data.data_hash,
@@ -473,7 +274,7 @@ def train(
         )
 
     def evaluate() -> None:
-        metrics = _evaluate(model, val_tokens, props_val, config, vocabulary, device)
+        metrics = evaluate_validation(model, val_tokens, props_val, config, vocabulary, device)
         warm = state["step"] >= config.kl.hold_steps + config.kl.warmup_steps
         best = state["best_val_loss"]
         improved = best is None or metrics["loss"] < best - config.min_delta
@@ -523,7 +324,7 @@ def train(
     window_mols = 0
     max_seconds = config.max_hours * 3600 if config.max_hours else None
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(show, total_steps, state["step"])
+    bar = TrainProgress(show, total_steps, state["step"])
     with handle_stop_signals(), bar:
         while not state["done"]:
             if state["epoch"] >= config.epochs or state["step"] >= total_steps:
@@ -538,7 +339,7 @@ def train(
             )
             for index in batches[state["batch_in_epoch"] :]:
                 t0 = time.monotonic()
-                tokens, lens = _batch_tensors(train_tokens, index, device)
+                tokens, lens = batch_tensors(train_tokens, index, device)
                 p = (
                     torch.from_numpy(props_train[index]).to(device)
                     if props_train is not None
@@ -674,50 +475,6 @@ def _write_summary(run: Path, state: dict[str, Any], info: dict[str, Any]) -> di
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, run / "metrics.json")
     return summary
-
-
-class _Progress:
-    """A rich progress bar on a terminal; nothing otherwise (log lines take over)."""
-
-    def __init__(self, show: bool, total: int, done: int) -> None:
-        self.show = show
-        self.total = total
-        self.done = done
-        self._progress: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.show:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(
-                "train", total=self.total, completed=self.done, loss="-"
-            )
-        return self
-
-    def advance(self, loss: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=f"{loss:.3f}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
 
 
 def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -118,8 +118,8 @@ def fine_tune(
     """
     import torch
 
+    from molspace.model.batches import vae_losses
     from molspace.model.data import lengths_of
-    from molspace.model.train import vae_losses
 
     start = time.perf_counter()
     tokens, ok = (memo or TokenMemo(vocabulary)).rows(list(smiles))
