@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Keep torch on its CPU build: an unpinned upgrade pulls the CUDA stack.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-PYTEST_ARGS ?= -m "not slow"
+PYTEST_ARGS ?=
 DEMO_OUT ?= out/demo
 
 .PHONY: setup sysdeps demo test check lint pytest test-all clean
