@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from molspace.docking.settings import DockingSettings, require_docking_packages
 from molspace.docking.target import TargetBundle, resolve_target
 from molspace.errors import ConfigError, InputError
 from molspace.interrupt import Interrupted, stop_requested
+from molspace.io.writers import remove_outputs
 
 __all__ = ["DockResult", "dock", "dock_partition"]
 
@@ -99,12 +99,7 @@ def _run_key(target: TargetBundle, settings: DockingSettings, chunk: int, paths:
 def _open_run(out: Path, key: str, force: bool, describe: dict[str, Any]) -> None:
     """Check (or start) ``run.json``: resuming is allowed only into the same run."""
     if force:
-        for name in OUTPUTS:
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        remove_outputs(out, OUTPUTS)
     header = out / "run.json"
     if header.exists():
         old = json.loads(header.read_text(encoding="utf-8") or "{}")

@@ -11,7 +11,8 @@ import gzip
 import io
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -20,7 +21,7 @@ import pandas as pd
 
 from molspace.errors import InputError
 
-__all__ = ["WRITE_FORMATS", "atomic_path", "write_table"]
+__all__ = ["WRITE_FORMATS", "atomic_path", "remove_outputs", "write_table"]
 
 WRITE_FORMATS = (
     ".parquet",
@@ -157,3 +158,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             with _text_out(tmp, gz) as out:
                 _write_smi(df, out)
     return target
+
+
+def remove_outputs(out_dir: Path, names: Iterable[str]) -> None:
+    """Delete the named files and folders under ``out_dir`` (a run's own outputs, for
+    ``--force``); anything else there is left alone."""
+    for name in names:
+        target = out_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()

@@ -81,10 +81,12 @@ def recover(loop: SearchLoop) -> int:
 
 def _latent_of(frozen: Any, loop: SearchLoop) -> list[float] | None:
     """The latent vector an orphaned trial stood for, when it can be known."""
-    if frozen.user_attrs.get(Z_ATTR) is not None:
-        return list(frozen.user_attrs[Z_ATTR])
+    exact: list[float] | None = frozen.user_attrs.get(Z_ATTR)
+    if exact is not None:
+        return exact
     names = loop.space.param_names
     if all(n in frozen.params for n in names):
         xi = np.array([[frozen.params[n] for n in names]])
-        return list(np.round(loop.space.to_latent(xi)[0], 5).tolist())
+        rounded: list[float] = np.round(loop.space.to_latent(xi)[0], 5).tolist()
+        return rounded
     return None

@@ -86,8 +86,8 @@ def run_optimization(
     records = scored_records(study)
     ledger = open_ledger(url, study.study_name, study._study_id, config.budget, config.stale_after)
     try:
-        loop = _open_loop(study, ledger, records, config, latent, scorer, worker_id)
-        loop.should_stop = should_stop or stop_requested
+        stop = should_stop or stop_requested
+        loop = _open_loop(study, ledger, records, config, latent, scorer, worker_id, stop)
         recover(loop)
         stopped = loop.run(config.max_trials or 10 * config.budget + 10 * config.batch_size)
         if not stopped:
@@ -117,6 +117,7 @@ def _open_loop(
     latent: Any,
     scorer: Scorer,
     worker_id: int,
+    should_stop: Callable[[], bool],
 ) -> SearchLoop:
     """A loop resumed from the study: its cache, counts, search space and the exact
     latent vectors of the molecules scored so far (local-move parents)."""
@@ -143,7 +144,7 @@ def _open_loop(
         cache,
         config,
         ledger,
-        should_stop=lambda: False,
+        should_stop=should_stop,
         worker_id=worker_id,
         rng=np.random.default_rng([config.seed, worker_id, len(cache)]),
         progress=Progress(n_total=len(trials), scored=counts.scored, held=counts.held),

@@ -13,7 +13,6 @@ its task elsewhere, and the driver writes each partition exactly once.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, suppress
@@ -25,6 +24,7 @@ import pandas as pd
 
 from molspace.errors import InputError
 from molspace.interrupt import Interrupted, stop_requested
+from molspace.io.writers import remove_outputs
 from molspace.screening.manifest import Manifest, PartitionEntry, inputs_signature
 from molspace.screening.partition import run_partition
 from molspace.screening.spec import ScreenSpec
@@ -93,14 +93,8 @@ def iter_partitions(paths: Sequence[Path], spec: ScreenSpec) -> Iterator[Partiti
 
 def prepare_output(out_dir: Path, force: bool) -> None:
     """``--force``: remove what an earlier screen wrote here (only molspace's own files)."""
-    if not force:
-        return
-    for name in OUTPUT_NAMES:
-        target = out_dir / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    if force:
+        remove_outputs(out_dir, OUTPUT_NAMES)
 
 
 def open_manifest(paths: Sequence[Path], spec: ScreenSpec, out_dir: Path) -> Manifest:

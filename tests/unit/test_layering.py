@@ -38,14 +38,14 @@ def _stage(module: str) -> str:
     return parts[1] if len(parts) > 1 else "molspace"
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
+def _imports(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
     """(line, imported module) of every molspace import in ``path``, relative ones resolved."""
-    package = _module_name(path).split(".")
+    package = _module_name(path, root).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
     found = []
@@ -68,13 +68,13 @@ def _rank(stage: str) -> int:
     return RANKS.get(stage, 99)
 
 
-def _violations() -> list[str]:
+def _violations(root: Path = ROOT) -> list[str]:
     bad = []
-    for path in sorted(ROOT.rglob("*.py")):
-        src = _stage(_module_name(path))
+    for path in sorted(root.rglob("*.py")):
+        src = _stage(_module_name(path, root))
         if src == "molspace":  # the lazy public API on top imports everything
             continue
-        for line, target in _imports(path):
+        for line, target in _imports(path, root):
             dst = _stage(target)
             if dst == src:
                 continue
@@ -106,11 +106,7 @@ def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
     (fake / "model" / "export.py").write_text(
         "def f():\n    from molspace.latent import LatentSpace\n    from . import vae\n"
     )
-    globals()["ROOT"], saved = fake, ROOT
-    try:
-        found = _violations()
-    finally:
-        globals()["ROOT"] = saved
+    found = _violations(fake)
     assert len(found) == 1 and "imports molspace.latent" in found[0]
 
 
