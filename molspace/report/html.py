@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from molspace.errors import InputError
-from molspace.report.sections import KeyValues, Section
+from molspace.report.sections import KeyValues, Section, page
 
 __all__ = ["Report", "build_report", "render_html"]
 
@@ -46,6 +46,21 @@ table.kv{width:auto}table.kv th{font-weight:600;background:var(--soft)}
 figure.plot{margin:0}img.plot{max-width:100%;height:auto}
 figure.plot figcaption{color:var(--muted);font-size:12px}
 footer{margin-top:40px;color:var(--muted);font-size:12px}
+section h3{font-size:15px;margin:14px 0 8px}
+p.lead{font-size:15px;margin:4px 0 12px;max-width:75em}
+.headline{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
+.stat{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:150px;background:var(--soft)}
+.stat-label{display:block;color:var(--muted);font-size:12px}
+.stat-value{display:block;font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
+.stat-note{display:block;color:var(--muted);font-size:11.5px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:4px 0}
+dl.facts dt{font-weight:600}dl.facts dd{margin:0}
+.columns{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px}
+.columns .mol-grid{grid-template-columns:repeat(auto-fill,minmax(180px,1fr))}
+table.funnel{width:auto}table.funnel td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.funnel td.bar-cell{width:260px}
+.bar{height:12px;background:var(--accent);border-radius:2px}
+ul.files{columns:2;font-size:12.5px}
 details summary{cursor:pointer}
 @media print{.table-wrap{max-height:none;overflow:visible}section{break-inside:avoid-page}}
 """
@@ -157,11 +172,13 @@ def render_html(
         f"<li><a href='#{_anchor(s.title, i)}'>{esc(s.title)}</a></li>"
         for i, s in enumerate(sections)
     )
-    body = "".join(
-        f"<section id='{_anchor(s.title, i)}' data-kind='{type(s).__name__}'>"
-        f"<h2>{esc(s.title)}</h2>{s.render()}</section>"
-        for i, s in enumerate(sections)
-    )
+    with page() as shared:  # each molecule drawn once, wherever it appears
+        body = "".join(
+            f"<section id='{_anchor(s.title, i)}' data-kind='{type(s).__name__}'>"
+            f"<h2>{esc(s.title)}</h2>{s.render()}</section>"
+            for i, s in enumerate(sections)
+        )
+        sprite = shared.sprite()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     provenance = dict(metadata or {})
     provenance.setdefault("generated", generated)
@@ -174,7 +191,7 @@ def render_html(
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{esc(title)}</h1>{sub}<p>generated {esc(generated)}</p></header>"
-        f"{nav}<main>{body}</main>"
+        f"{sprite}{nav}<main>{body}</main>"
         f"<footer><details><summary>provenance</summary>{footer}</details></footer>"
         f"<script>{_JS}</script></body></html>\n"
     )
