@@ -49,7 +49,8 @@ footer{margin-top:40px;color:var(--muted);font-size:12px}
 section h3{font-size:15px;margin:14px 0 8px}
 p.lead{font-size:15px;margin:4px 0 12px;max-width:75em}
 .headline{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
-.stat{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:150px;background:var(--soft)}
+.stat{border:1px solid var(--line);border-radius:6px;padding:8px 12px;min-width:150px;
+background:var(--soft)}
 .stat-label{display:block;color:var(--muted);font-size:12px}
 .stat-value{display:block;font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
 .stat-note{display:block;color:var(--muted);font-size:11.5px}

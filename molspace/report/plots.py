@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["history_plot", "property_histograms", "scatter_map", "similarity_path_plot"]
+__all__ = [
+    "groups_map",
+    "history_plot",
+    "property_histograms",
+    "scatter_map",
+    "score_histogram",
+    "search_history_plot",
+    "similarity_path_plot",
+]
 
 
 def property_histograms(
@@ -157,4 +165,89 @@ def history_plot(
     ax.set_xlabel("trial")
     ax.set_ylabel(label)
     ax.legend(fontsize=8)
+    return fig
+
+
+def search_history_plot(
+    table: pd.DataFrame, value: str = "score", *, best_hit: float | None = None, k: int = 10
+) -> Figure:
+    """Best and top-``k`` mean against oracle calls, every molecule as a faint point, and
+    the best screened hit as a horizontal line: did the search beat the screen, and when."""
+    ordered = table.sort_values("oracle_call")
+    calls = ordered["oracle_call"].to_numpy(dtype=float)
+    scores = pd.to_numeric(ordered[value], errors="coerce").to_numpy(dtype=float)
+    filled = np.where(np.isfinite(scores), scores, -np.inf)
+    best = np.maximum.accumulate(filled)
+    top = np.full(len(filled), np.nan)
+    kept: list[float] = []  # the k best so far, kept sorted (k is small)
+    for i, v in enumerate(filled):
+        if np.isfinite(v):
+            kept.append(float(v))
+            kept.sort(reverse=True)
+            del kept[k:]
+        if len(kept) == k:
+            top[i] = float(np.mean(kept))
+    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(calls, scores, s=5, alpha=0.25, color="#7a8a96", linewidths=0, label="molecule")
+    ax.plot(calls, np.where(np.isfinite(best), best, np.nan), color="#2d6a9f", label="best")
+    ax.plot(calls, top, color="#d17a22", label=f"top-{k} mean")
+    if best_hit is not None and np.isfinite(best_hit):
+        ax.axhline(best_hit, color="black", linestyle="--", linewidth=1, label="best screened hit")
+    ax.set_xlabel("oracle calls (distinct molecules scored)")
+    ax.set_ylabel(value)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def groups_map(
+    coords: Mapping[str, np.ndarray],
+    *,
+    axis_labels: tuple[str, str] = ("component 1", "component 2"),
+) -> Figure:
+    """Several groups of points on one 2D map, the first (e.g. a library sample) in grey
+    underneath and later groups drawn on top."""
+    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+    ax = fig.subplots()
+    colors = ["#2d6a9f", "#d17a22", "#3a9d5d", "#9d3a8c"]
+    for i, (name, xy) in enumerate(coords.items()):
+        xy = np.asarray(xy, dtype=float)
+        if name.startswith("library"):
+            ax.scatter(xy[:, 0], xy[:, 1], s=6, color="#c3ccd3", linewidths=0, label=name)
+            continue
+        ax.scatter(
+            xy[:, 0],
+            xy[:, 1],
+            s=22,
+            color=colors[i % len(colors)],
+            alpha=0.85,
+            edgecolors="white",
+            linewidths=0.4,
+            label=name,
+        )
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.legend(fontsize=8, markerscale=1.5, frameon=False)
+    return fig
+
+
+def score_histogram(
+    values: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    threshold: float | None = None,
+    label: str = "anomaly score",
+    bins: int = 40,
+) -> Figure:
+    """One histogram with an optional threshold line (e.g. the outlier cut)."""
+    v = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+    ax = fig.subplots()
+    if len(v):
+        ax.hist(v, bins=bins, color="#2d6a9f", alpha=0.8)
+    if threshold is not None and np.isfinite(threshold):
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(label)
+    ax.set_ylabel("molecules")
     return fig

@@ -23,9 +23,15 @@ import numpy as np
 import pandas as pd
 
 from molspace.errors import InputError
-from molspace.report.sections import KeyValues, MoleculeGrid, Plot, Section, Table, Text
+from molspace.report.sections import KeyValues, Links, MoleculeGrid, Plot, Section, Table, Text
 
-__all__ = ["report_from_run", "sections_for_run", "sections_for_table"]
+__all__ = [
+    "raw_files",
+    "report_from_run",
+    "sections_for_run",
+    "sections_for_table",
+    "summary_path_for",
+]
 
 _TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 _MAX_TABLE_ROWS = 200_000
@@ -102,8 +108,16 @@ def _legend(row: pd.Series, extra: list[str]) -> str:
     return "\n".join(parts)
 
 
-def sections_for_table(frame: pd.DataFrame, name: str, *, max_molecules: int = 48) -> list[Section]:
-    """Sections for one table, chosen by its columns (see module doc)."""
+def sections_for_table(
+    frame: pd.DataFrame,
+    name: str,
+    *,
+    max_molecules: int = 48,
+    link: str | None = None,
+    max_rows: int = 50,
+) -> list[Section]:
+    """Sections for one table, chosen by its columns (see module doc); tables show their
+    first ``max_rows`` rows and link the whole file (``link``, relative to the report)."""
     from molspace.report import plots
 
     columns = set(frame.columns)
@@ -112,7 +126,7 @@ def sections_for_table(frame: pd.DataFrame, name: str, *, max_molecules: int = 4
         summary = pd.DataFrame({"reason": counts.index, "count": counts.to_numpy()})
         return [
             Table(f"{name}: rejected rows by reason ({len(frame)} rows)", summary),
-            Table(f"{name}: rejected rows", frame, max_rows=200),
+            Table(f"{name}: rejected rows", frame, max_rows=max_rows, link=link),
         ]
     sections: list[Section] = []
     if {"origin", "t", "sim_start", "sim_end", "smiles"} <= columns:
@@ -130,7 +144,7 @@ def sections_for_table(frame: pd.DataFrame, name: str, *, max_molecules: int = 4
         sections.append(
             Plot(f"{name}: similarity along the path", plots.similarity_path_plot(frame))
         )
-        sections.append(Table(f"{name}: path table", frame))
+        sections.append(Table(f"{name}: path table", frame, link=link))
         return sections
     if {"x", "y"} <= columns:
         coords = frame[["x", "y"]].to_numpy(dtype=float)
@@ -210,7 +224,9 @@ def sections_for_table(frame: pd.DataFrame, name: str, *, max_molecules: int = 4
                     plots.property_histograms({name: frame}, props),
                 )
             )
-    sections.append(Table(f"{name}: table ({len(frame)} rows)", frame, max_rows=500))
+    sections.append(
+        Table(f"{name}: table ({len(frame)} rows)", frame, max_rows=max_rows, link=link)
+    )
     return sections
 
 
@@ -241,11 +257,20 @@ def _priority(rel: Path) -> int:
     return 3
 
 
-def sections_for_run(run_dir: str | Path, *, max_molecules: int = 48) -> list[Section]:
-    """Every section this run directory supports, in a stable (path) order."""
+def sections_for_run(
+    run_dir: str | Path,
+    *,
+    max_molecules: int = 48,
+    skip: set[Path] | None = None,
+    report_dir: Path | None = None,
+) -> list[Section]:
+    """Every section this run directory supports, in a stable (path) order; files and
+    folders in ``skip`` (shown elsewhere, or the report's own) are left out."""
     root = Path(run_dir)
     if not root.is_dir():
         raise InputError(f"{root}: run directory not found")
+    skip = {p.resolve() for p in (skip or set())}
+    base = report_dir if report_dir is not None else root
     found: list[tuple[int, str, list[Section]]] = []
     seen_dirs: set[Path] = set()
     for path in sorted(root.rglob("*")):
@@ -254,6 +279,8 @@ def sections_for_run(run_dir: str | Path, *, max_molecules: int = 48) -> list[Se
             any(part.startswith(".") for part in rel.parts)
             or any(p in seen_dirs for p in path.parents)
             or _skipped(rel, path)
+            or path.resolve() in skip
+            or any(p.resolve() in skip for p in path.parents)
         ):
             continue
         if path.is_dir():
@@ -280,7 +307,8 @@ def sections_for_run(run_dir: str | Path, *, max_molecules: int = 48) -> list[Se
             continue
         priority = _priority(rel)
         try:
-            found.append((priority, str(rel), _sections_for_path(path, rel, max_molecules)))
+            link = _relative(path, base)
+            found.append((priority, str(rel), _sections_for_path(path, rel, max_molecules, link)))
         except Exception as exc:  # a report must not die on one odd file
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             found.append((8, str(rel), [Text(f"{rel}: not shown", f"could not read: {message}")]))
@@ -293,14 +321,20 @@ def _parquet_rows(path: Path) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
-def _sections_for_path(path: Path, rel: Path, max_molecules: int) -> list[Section]:
+def _relative(path: Path, base: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def _sections_for_path(path: Path, rel: Path, max_molecules: int, link: str) -> list[Section]:
     name = str(rel)
     lower = path.name.lower()
     if path.is_dir() or _is_table(path):
         frame = _read_table(path)
         if frame.empty:
             return [Text(name, "empty table")]
-        return sections_for_table(frame, name, max_molecules=max_molecules)
+        return sections_for_table(frame, name, max_molecules=max_molecules, link=link)
     if lower.endswith(".json") and path.stat().st_size <= _MAX_JSON_BYTES:
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict):
@@ -313,20 +347,82 @@ def _sections_for_path(path: Path, rel: Path, max_molecules: int) -> list[Sectio
     return []
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def raw_files(root: Path, report_dir: Path, skip: set[Path]) -> Links:
+    """Every file of the run, linked; a folder of partition files is one entry."""
+    links: list[tuple[str, str, str]] = []
+    skip = {p.resolve() for p in skip}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(p.startswith(".") for p in rel.parts) or path.resolve() in skip:
+            continue
+        if path.name.endswith(("-shm", "-wal", "-journal")):  # SQLite's working files
+            continue
+        if any(parent.name in _INTERNAL_DIRS for parent in path.parents if parent != root):
+            continue
+        if path.is_dir():
+            if path.name in _INTERNAL_DIRS or rel.name == "results" or path.name == "latent":
+                files = [f for f in path.rglob("*") if f.is_file()]
+                note = f"folder, {len(files)} files, {_size(sum(f.stat().st_size for f in files))}"
+                links.append((f"{rel}/", _relative(path, report_dir), note))
+            continue
+        if any(parent.name in ("results", "latent") for parent in rel.parents):
+            continue
+        links.append((str(rel), _relative(path, report_dir), _size(path.stat().st_size)))
+    return Links("Raw files", links)
+
+
+def _summary_path(out: Path) -> Path:
+    """``summary.json`` beside the report, unless a step's own summary already lives there."""
+    path = out.parent / "summary.json"
+    if path.exists():
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("report") != out.name:
+                return out.parent / f"{out.stem}_summary.json"
+        except (OSError, ValueError, AttributeError):
+            return out.parent / f"{out.stem}_summary.json"
+    return path
+
+
 def report_from_run(
     run_dir: str | Path,
     out_path: str | Path | None = None,
     *,
     title: str | None = None,
     max_molecules: int = 48,
+    seed: int = 0,
 ) -> tuple[Path, int]:
-    """Write ``<run_dir>/report.html`` (or ``out_path``); returns (path, number of sections)."""
+    """Write ``<run_dir>/report.html`` (or ``out_path``) and its ``summary.json`` (the
+    opening's numbers; see ``summary_path_for``); returns (path, number of sections).
+
+    Top down: the question, the answer, the funnel, pictures, tables, raw files.
+    A folder the story does not recognise gets a section per file it can read.
+    """
     from molspace.report.html import build_report
+    from molspace.report.story import tell
 
     root = Path(run_dir)
-    sections = sections_for_run(root, max_molecules=max_molecules)
+    if not root.is_dir():
+        raise InputError(f"{root}: run directory not found")
     out = Path(out_path) if out_path is not None else root / "report.html"
-    if not sections:
+    summary_path = _summary_path(out)
+    own = {out, summary_path}
+    story = tell(root, out.parent, seed=seed, max_molecules=max_molecules)
+    sections: list[Section] = [*story.opening, *story.evidence, *story.tables]
+    if not sections:  # nothing recognised: what each file holds
+        sections = sections_for_run(
+            root, max_molecules=max_molecules, skip=own, report_dir=out.parent
+        )
+    if sections:
+        sections.append(raw_files(root, out.parent, own))
+    else:
         listing = ", ".join(sorted(p.name for p in root.iterdir())) or "(empty directory)"
         sections = [
             Text(
@@ -334,11 +430,22 @@ def report_from_run(
                 f"No tables, summaries or images were recognised in {root}. Contents: {listing}",
             )
         ]
+    name = title or f"molspace report: {root.name}"
     build_report(
         sections,
         out,
-        title=title or f"molspace report: {root.name}",
+        title=name,
         subtitle=str(root.resolve()),
         metadata={"run_dir": str(root.resolve())},
     )
+    summary = {"report": out.name, "title": name, **story.summary}
+    from molspace.io import atomic_path
+
+    with atomic_path(summary_path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return out, len(sections)
+
+
+def summary_path_for(out_path: str | Path) -> Path:
+    """Where ``report_from_run`` puts the summary of the report at ``out_path``."""
+    return _summary_path(Path(out_path))

@@ -372,6 +372,7 @@ class FunnelRow:
     step: str = ""
     seconds: float | None = None
     note: str = ""
+    nested: bool = True  # a subset of the stage before (False: a new source, no share)
 
 
 @dataclass(frozen=True)
@@ -394,7 +395,7 @@ class Funnel:
                 count = f"{row.count:,}"
                 width = 100 * math.log10(row.count + 1) / top if top else 0
                 bar = f"<div class='bar' style='width:{max(width, 0.5):.1f}%'></div>"
-                share = f"{100 * row.count / previous:.1f}%" if previous else ""
+                share = f"{100 * row.count / previous:.1f}%" if previous and row.nested else ""
                 previous = row.count or previous
             seconds = "" if row.seconds is None else _duration(row.seconds)
             raw = "" if row.count is None else str(row.count)

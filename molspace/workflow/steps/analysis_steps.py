@@ -85,7 +85,7 @@ class ReportStep(StrictModel):
 
 
 def _report(config: ReportStep, ctx: StepContext) -> StepResult:
-    from molspace.report.run_dir import report_from_run
+    from molspace.report.run_dir import report_from_run, summary_path_for
 
     path, n_sections = report_from_run(
         ctx.run_dir,
@@ -93,7 +93,9 @@ def _report(config: ReportStep, ctx: StepContext) -> StepResult:
         title=config.title,
         max_molecules=config.max_molecules,
     )
-    return StepResult(outputs={"html": path}, counts={"sections": n_sections})
+    return StepResult(
+        outputs={"html": path, "summary": summary_path_for(path)}, counts={"sections": n_sections}
+    )
 
 
 REPORT = StepKind(
