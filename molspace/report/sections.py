@@ -132,6 +132,13 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _href(path: str) -> str:
+    """A relative file link as an attribute value: percent-encoded, then escaped."""
+    from urllib.parse import quote
+
+    return _esc(quote(path, safe="/._-~"))
+
+
 @dataclass(frozen=True)
 class Text:
     """Plain prose; blank lines separate paragraphs. Escaped, so any string is safe."""
@@ -274,10 +281,10 @@ class Table:
         note = ""
         total = max(self.total_rows or 0, len(self.frame))
         if total > len(df):
-            note = f"showing {len(df)} of {total} rows"
+            note = f"showing {len(df)} of {total:,} rows"
         if self.link:
             note = (f"{note}; " if note else "") + (
-                f"whole table: <a href='{_esc(self.link)}'>{_esc(self.link)}</a>"
+                f"whole table: <a href='{_href(self.link)}'>{_esc(self.link)}</a>"
             )
             note = f"<p class='note'>{note[0].upper()}{note[1:]}</p>"
         elif note:
@@ -336,6 +343,7 @@ class Headline:
     title: str
     stats: Sequence[Stat]
     lead: str = ""
+    parts: Sequence[Section] = ()  # shown below the numbers, each under its own heading
 
     def render(self) -> str:
         cards = []
@@ -349,7 +357,8 @@ class Headline:
                 f"{note}</div>"
             )
         lead = f"<p class='lead'>{_esc(self.lead)}</p>" if self.lead else ""
-        return f"{lead}<div class='headline'>{''.join(cards)}</div>"
+        body = "".join(f"<h3>{_esc(p.title)}</h3>{p.render()}" for p in self.parts)
+        return f"{lead}<div class='headline'>{''.join(cards)}</div>{body}"
 
 
 def _raw(value: Any) -> str:
@@ -461,7 +470,7 @@ class Links:
 
     def render(self) -> str:
         rows = "".join(
-            f"<li><a href='{_esc(href)}'>{_esc(label)}</a>"
+            f"<li><a href='{_href(href)}'>{_esc(label)}</a>"
             + (f" <span class='note'>{_esc(note)}</span>" if note else "")
             + "</li>"
             for label, href, note in self.links

@@ -354,8 +354,7 @@ def tell(root: Path, report_dir: Path, *, seed: int = 0, max_molecules: int = 48
     if acc.question:
         opening.append(Facts("The question", acc.question))
     if acc.stats or acc.answer:
-        opening.append(Headline("The answer", acc.stats, lead=acc.answer_lead))
-        opening.extend(acc.answer)
+        opening.append(Headline("The answer", acc.stats, lead=acc.answer_lead, parts=acc.answer))
     if acc.funnel:
         opening.append(Funnel("The funnel: molecules kept at each stage", acc.funnel))
     opening.extend(acc.after_funnel)

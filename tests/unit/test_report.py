@@ -13,8 +13,15 @@ from typer.testing import CliRunner
 from molspace.cli import app
 from molspace.errors import InputError
 from molspace.report import KeyValues, MoleculeGrid, Plot, Report, Table, Text, build_report
-from molspace.report.plots import history_plot, property_histograms, scatter_map
-from molspace.report.run_dir import report_from_run
+from molspace.report.plots import (
+    history_plot,
+    property_histograms,
+    scatter_map,
+    search_history_plot,
+)
+from molspace.report.run_dir import report_from_run, summary_path_for
+from molspace.report.sections import Funnel, FunnelRow, Headline, Stat
+from molspace.report.story import describe_objective
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1", "O=C(O)c1ccccc1"]
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
@@ -33,10 +40,23 @@ def test_molecule_grid_has_one_card_per_molecule_and_marks_invalid_ones(tmp_path
     html = build_report([grid], tmp_path / "r.html").read_text()
     assert html.count("<figure class='mol'") == len(SMILES)
     assert html.count("<figure class='mol invalid'") == 1
-    assert html.count("<svg") == len(SMILES)
+    assert html.count("<symbol ") == html.count("<use href=") == len(SMILES)
     assert "<?xml" not in html  # inline SVG must not carry an XML declaration
     assert "m5" in html and "C1CC((" in html
     assert_self_contained(html)
+
+
+def test_each_molecule_is_drawn_once_per_page(tmp_path):
+    grids = [MoleculeGrid("a", SMILES), MoleculeGrid("b", SMILES[::-1] + SMILES[:2])]
+    html = build_report(grids, tmp_path / "r.html").read_text()
+    assert html.count("<symbol ") == len(SMILES)  # one drawing per distinct molecule
+    assert html.count("<use href=") == 2 * len(SMILES) + 2  # one card per row asked for
+    ids = re.findall(r"<symbol id='([^']+)'", html)
+    assert set(re.findall(r"<use href='#([^']+)'", html)) == set(ids)
+    assert " style='" not in html.split("<defs>")[1].split("</defs>")[0]  # styles are classes
+    # standalone rendering (no page) still gives complete inline SVG
+    alone = MoleculeGrid("c", SMILES[:1]).render()
+    assert "<use" not in alone and "<path" in alone
 
 
 def test_grid_caps_molecules_and_says_so():
@@ -58,6 +78,54 @@ def test_table_escapes_text_and_keeps_raw_numbers_for_sorting():
     assert "data-type='num'" in html and "data-type='text'" in html
 
 
+def test_long_table_shows_a_slice_and_links_the_whole_file():
+    frame = pd.DataFrame({"x": range(20_000)})
+    html = Table("t", frame.head(50), max_rows=50, total_rows=20_000, link="../a b.csv").render()
+    assert html.count("<tr>") == 51  # header + 50 rows
+    assert "Showing 50 of 20,000 rows" in html and "href='../a%20b.csv'" in html
+
+
+def test_headline_and_funnel_carry_their_numbers():
+    html = Headline("answer", [Stat("best", "best", 0.91234), Stat("n", "n", 7)]).render()
+    assert "data-key='best' data-value='0.91234'>0.912<" in html
+    assert "data-key='n' data-value='7'>7<" in html
+    rows = [
+        FunnelRow("read", "read", 20_000, "screen", 12.5),
+        FunnelRow("top_k", "top-k", 50, "screen"),
+        FunnelRow("scored", "scored", 1000, "optimize", 3700.0, nested=False),
+        FunnelRow("novel", "novel", 400, "optimize"),
+    ]
+    html = Funnel("funnel", rows).render()
+    assert "data-key='funnel.read' data-value='20000'>20,000<" in html
+    assert "0.2%" in html and "40.0%" in html  # share of the stage before
+    assert "5000.0%" not in html  # a new source (scored) has no share
+    assert "12.5 s" in html and "1 h 1 min" in html
+
+
+def test_objective_in_words():
+    head, lines, labels = describe_objective(
+        {
+            "aggregation": "geometric",
+            "components": [
+                {
+                    "type": "similarity",
+                    "name": "sim",
+                    "smiles": ["CCO"],
+                    "transform": {"kind": "sigmoid", "low": 0.2, "high": 0.6},
+                    "weight": 3,
+                },
+                {"type": "sa", "transform": {"kind": "reverse_sigmoid", "low": 2, "high": 4.5}},
+            ],
+        }
+    )
+    assert "geometric mean of 2" in head and "vetoes" in head
+    assert lines[0].startswith("sim: Tanimoto similarity (Morgan) to CCO; higher is better")
+    assert "weight 3 (75%)" in lines[0]
+    assert "lower is better (reverse sigmoid: 1 at 2, 0 at 4.5)" in lines[1]
+    assert labels == ["sim", "sa"]
+    assert describe_objective(None) == ("", [], [])
+
+
 def test_text_and_key_values_escape_and_flatten():
     assert Text("t", "a <b>\n\nsecond").render() == "<p>a &lt;b&gt;</p><p>second</p>"
     html = KeyValues("k", {"outer": {"inner": 1.5}, "flag": True}).render()
@@ -75,6 +143,14 @@ def test_plots_are_inline_png_and_svg():
     frames = {"a": pd.DataFrame({"qed": [0.1, 0.5]}), "b": pd.DataFrame({"qed": [0.3]})}
     assert property_histograms(frames, ["qed", "absent"]).axes
     assert history_plot([3, 1, 4, 1, 5]).axes
+    table = pd.DataFrame({"oracle_call": range(1, 31), "score": np.linspace(0, 1, 30)[::-1]})
+    ax = search_history_plot(table, "score", best_hit=0.5).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["best", "top-10 mean", "best screened hit"]
+    top10 = ax.get_lines()[1].get_ydata()
+    assert np.isnan(top10[:9]).all() and top10[9] == pytest.approx(
+        np.linspace(0, 1, 30)[::-1][:10].mean()
+    )
 
 
 def test_report_object_collects_sections_and_writes_provenance(tmp_path):
@@ -166,3 +242,58 @@ def test_empty_run_dir_still_gives_a_report(tmp_path):
     (tmp_path / "empty").mkdir()
     path, n = report_from_run(tmp_path / "empty")
     assert n == 1 and "nothing to report" in path.read_text()
+
+
+def test_screen_report_opens_with_question_answer_and_funnel(tmp_path):
+    """A real (in-process) screen: the opening's numbers are the screen's own counts."""
+    from molspace.config import parse_config
+    from molspace.screening import ScreenSpec, screen
+
+    library = tmp_path / "lib.csv"
+    smiles = [*SMILES * 2, "C1CC((", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "Cn1cnc2c1c(=O)n(C)c(=O)n2C"]
+    pd.DataFrame({"smiles": smiles}).to_csv(library, index=False)
+    spec = parse_config(
+        ScreenSpec,
+        {
+            "screen": {"chunk_size": 4, "descriptors": ["mw", "qed"], "top_k": 3},
+            "filters": {"rules": ["lipinski"], "properties": {"mw": {"min": 60}}},
+            "objective": {
+                "components": [
+                    {"type": "qed", "weight": 2},
+                    {"type": "mw", "transform": {"kind": "sigmoid", "low": 100, "high": 300}},
+                ]
+            },
+        },
+        "test.toml",
+    )
+    result = screen([library], spec, tmp_path / "run" / "out", workers=0)
+    counts = result.summary
+    path, _ = report_from_run(tmp_path / "run", tmp_path / "run" / "report" / "report.html")
+    summary_path = summary_path_for(path)
+    assert summary_path == path.parent / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    funnel = {k: v["count"] for k, v in summary["funnel"].items()}
+    assert funnel == {
+        "read": counts["rows_in"],
+        "accepted": counts["accepted"],
+        "passed": counts["passed"],
+        "top_k": 3,
+    }
+    top = pd.read_csv(result.out_dir / "top_k.csv")
+    assert summary["answer"]["best_hit"] == pytest.approx(top["score"].max())
+    assert "qed" in summary["question"]["facts"]["objective"] or summary["question"]["components"]
+    html = path.read_text()
+    titles = re.findall(r"<h2>([^<]*)</h2>", html)
+    assert titles[:3] == ["The question", "The answer", "The funnel: molecules kept at each stage"]
+    assert titles[-1] == "Raw files"
+    for key, count in funnel.items():
+        assert f"data-key='funnel.{key}' data-value='{count}'" in html
+    assert "href='../out/top_k.csv'" in html  # links are relative to the report
+    assert "href='../out/results'" in html
+    assert "qed: drug-likeness" in html
+    assert_self_contained(html)
+    # a report written into the screen's own folder keeps the screen's summary.json intact
+    own, _ = report_from_run(result.out_dir)
+    assert json.loads((result.out_dir / "summary.json").read_text())["rows_in"] == counts["rows_in"]
+    assert summary_path_for(own) == result.out_dir / "report_summary.json"
+    assert summary_path_for(own).is_file()
