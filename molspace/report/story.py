@@ -661,7 +661,7 @@ def _optimize(
     hit_mean = acc.numbers.get("screen", {}).get("top10_mean_hit")
     if best is not None and best_hit is not None:
         margin = best - best_hit
-        acc.stats.append(Stat("margin", "margin over the best hit", round(margin, 6)))
+        acc.stats.append(Stat("margin", "margin over the best hit", margin))
         verdict = "beat" if margin > 0 else ("tie" if margin == 0 else "fall short of")
         lead = (
             f"The best candidate scores {best:.3f}; the best screened hit {best_hit:.3f}: "
@@ -896,38 +896,50 @@ def _dock(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
         )
 
 
+_EXPLORE_STAGES = (
+    ("n_decoded", "decoded"),
+    ("n_valid", "valid molecules"),
+    ("n_distinct_analogs", "distinct analogs"),
+    ("n_in_band", "in the similarity band"),
+)
+
+
 def _explore(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
     s = part.summary
-    settings = s.get("settings", {})
+    settings = s.get("settings", {}) if isinstance(s.get("settings"), dict) else {}
+    band = settings.get("band")
     acc.question.append(("query", str(s.get("query", settings.get("smiles", "")))))
     mode = settings.get("mode", "radius")
-    acc.question.append(
-        ("exploration", f"{mode} around the query, band {settings.get('band')}"),
-    )
+    wanted = f"analogs with Tanimoto similarity {band[0]}..{band[1]}" if band else "analogs"
+    acc.question.append(("exploration", f"{wanted}, sampled by {mode} in the latent space"))
     achieved = s.get("achieved", {}) if isinstance(s.get("achieved"), dict) else {}
-    for key, value in achieved.items():
-        if isinstance(value, int) and not isinstance(value, bool):
-            acc.funnel.append(FunnelRow(f"explore_{key}", key.replace("_", " "), value, part.name))
+    for key, stage in _EXPLORE_STAGES:
+        if isinstance(achieved.get(key), int):
+            seconds = part.seconds if not acc.funnel else None
+            acc.funnel.append(FunnelRow(f"explore_{key}", stage, achieved[key], part.name, seconds))
+    acc.stats.append(Stat("in_band", "analogs in the band", achieved.get("n_in_band")))
+    quantiles = achieved.get("similarity_quantiles")
+    if isinstance(quantiles, dict) and quantiles.get("q50") is not None:
+        acc.stats.append(Stat("median_similarity", "median similarity", quantiles["q50"]))
+    if achieved.get("note"):
+        acc.answer_lead = str(achieved["note"])
     analogs = _read(part.folder / "analogs.csv")
-    if analogs is not None and len(analogs):
-        acc.stats.append(Stat("analogs", "analogs kept", len(analogs)))
-        if "similarity" in analogs:
-            acc.stats.append(
-                Stat("best_similarity", "highest similarity", _best(analogs, "similarity"))
-            )
-        acc.answer.append(_grid(f"analogs ({part.name})", analogs.head(12), [], "analog"))
-        plot = _property_plot({"analogs": analogs})
-        if plot is not None:
-            acc.evidence.append(plot)
-        acc.tables.append(
-            Table(
-                f"analogs ({part.name})",
-                _tidy(analogs),
-                max_rows=50,
-                link=_rel(part.folder / "analogs.csv", report_dir),
-            )
+    if analogs is None or analogs.empty:
+        return
+    acc.stats.append(Stat("analogs", "analogs kept", len(analogs)))
+    acc.answer.append(_grid(f"analogs ({part.name})", analogs.head(12), ["similarity"], "analog"))
+    plot = _property_plot({"analogs": analogs})
+    if plot is not None:
+        acc.evidence.append(plot)
+    acc.tables.append(
+        Table(
+            f"analogs ({part.name})",
+            _tidy(analogs, ["similarity"]),
+            max_rows=50,
+            link=_rel(part.folder / "analogs.csv", report_dir),
         )
-        acc.used.add(part.folder / "analogs.csv")
+    )
+    acc.used.add(part.folder / "analogs.csv")
 
 
 def _map(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
