@@ -361,7 +361,7 @@ def tell(root: Path, report_dir: Path, *, seed: int = 0, max_molecules: int = 48
     steps = {}
     if manifest:
         for name, record in manifest.get("steps", {}).items():
-            if isinstance(record, dict):
+            if isinstance(record, dict) and record.get("kind") != "report":
                 steps[name] = {
                     "kind": record.get("kind"),
                     "status": record.get("status"),
@@ -595,6 +595,13 @@ def _optimize(
     study = part.folder
     step_dir = study.parent if part.name != study.name else study
     scored = _read(study / "candidates.parquet")
+    if not labels and scored is not None:  # no [objective] recorded: its columns tell
+        labels = [c[: -len("_desirability")] for c in scored if c.endswith("_desirability")]
+        if labels:
+            acc.question.insert(
+                0,
+                ("objective", "not recorded here; the score combines " + ", ".join(labels)),
+            )
     shortlist_path = step_dir / "candidates.parquet"
     shortlist = _read(shortlist_path) if shortlist_path != study / "candidates.parquet" else None
     trials = _read(study / "trials.csv", ["seed_smiles", "status"])
@@ -699,7 +706,8 @@ def _optimize(
     if grids:
         hit_grid = [g for g in acc.answer if isinstance(g, MoleculeGrid)]
         acc.answer = [a for a in acc.answer if not isinstance(a, MoleculeGrid)]
-        acc.answer.append(Columns("Candidates beside the screened hits", [*grids, *hit_grid]))
+        title = "Candidates beside the screened hits" if hit_grid else "Best candidates"
+        acc.answer.append(Columns(title, [*grids, *hit_grid]))
     if final is not None and len(final):
         acc.answer.append(_comparison(final, hits, labels, value or "score", _TOP))
     # evidence: history, properties, latent map
@@ -787,7 +795,8 @@ def _comparison(
         other.insert(0, "source", "screened hit")
         frames.append(other)
     table = pd.concat(frames, ignore_index=True)
-    return Table("Score components: candidates and screened hits", table, max_rows=4 * n)
+    title = "Score components" + (": candidates and screened hits" if len(frames) > 1 else "")
+    return Table(title, table, max_rows=4 * n)
 
 
 def _property_plot(frames: Mapping[str, pd.DataFrame], with_score: bool = False) -> Plot | None:
@@ -817,7 +826,7 @@ def _property_plot(frames: Mapping[str, pd.DataFrame], with_score: bool = False)
 
 
 def _latent_map(
-    model: str | None, frames: Mapping[str, pd.DataFrame], seed: int, limit: int = 800
+    model: str | None, frames: Mapping[str, pd.DataFrame], seed: int, limit: int = 500
 ) -> Plot | None:
     """PCA of the latent vectors: library sample, hits and candidates in one picture."""
     from molspace.analysis.common import encode_with_reasons
@@ -1044,7 +1053,7 @@ def _anomaly(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> Non
     acc.tables.append(
         Table(
             f"anomaly scores, most unusual first ({part.name})",
-            _tidy(scores),
+            _tidy(scores, ["anomaly_score", "outlier"]),
             max_rows=50,
             link=_rel(part.folder / "anomaly_scores.csv", report_dir),
         )
