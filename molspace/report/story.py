@@ -437,13 +437,28 @@ def _screen(
             FunnelRow("read", "read", s.get("rows_in"), step, seconds),
             FunnelRow(
                 "accepted",
-                "accepted (parsed, standardized, distinct)",
+                "accepted (parsed and standardized)",
                 s.get("accepted"),
                 step,
                 note=f"{s.get('rejected', 0):,} rejected" if s.get("rejected") else "",
             ),
-            FunnelRow("passed", "passed filters", s.get("passed"), step),
         ]
+    )
+    if isinstance(s.get("unique_molecules"), int):
+        acc.funnel.append(FunnelRow("distinct", "distinct molecules", s["unique_molecules"], step))
+    by_filter = s.get("failed_by_filter")
+    failed: dict[str, int] = {}
+    if isinstance(by_filter, dict):
+        failed = {k: v for k, v in by_filter.items() if k != "duplicate" and isinstance(v, int)}
+    note = ", ".join(f"{k} {v:,}" for k, v in sorted(failed.items(), key=lambda kv: -kv[1]))
+    acc.funnel.append(
+        FunnelRow(
+            "passed",
+            "passed filters",
+            s.get("passed"),
+            step,
+            note=f"failed: {note}" if note else "",
+        )
     )
     for key in sorted(k for k in s if "dock" in k.lower() and isinstance(s[k], int)):
         acc.funnel.append(FunnelRow(key, key.replace("_", " "), int(s[key]), step))
@@ -654,6 +669,7 @@ def _optimize(
                 "shortlisted (screened molecules dropped)",
                 len(shortlist),
                 step,
+                note=f"at most {part.config['shortlist']}" if part.config.get("shortlist") else "",
             )
         )
     if isinstance(rejections, dict) and rejections:

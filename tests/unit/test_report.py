@@ -276,6 +276,7 @@ def test_screen_report_opens_with_question_answer_and_funnel(tmp_path):
     assert funnel == {
         "read": counts["rows_in"],
         "accepted": counts["accepted"],
+        "distinct": counts["unique_molecules"],
         "passed": counts["passed"],
         "top_k": 3,
     }
@@ -291,6 +292,7 @@ def test_screen_report_opens_with_question_answer_and_funnel(tmp_path):
     assert "href='../out/top_k.csv'" in html  # links are relative to the report
     assert "href='../out/results'" in html
     assert "qed: drug-likeness" in html
+    assert counts["unique_molecules"] < counts["accepted"]  # the library repeats molecules
     assert_self_contained(html)
     # a report written into the screen's own folder keeps the screen's summary.json intact
     own, _ = report_from_run(result.out_dir)
