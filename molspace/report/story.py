@@ -330,26 +330,39 @@ def tell(root: Path, report_dir: Path, *, seed: int = 0, max_molecules: int = 48
     hits = None
     library_sample = None
     for part in screens:
-        hits, library_sample = _screen(part, acc, labels, report_dir, seed, max_molecules)
+        found = _guarded(acc, part, _screen, part, acc, labels, report_dir, seed, max_molecules)
+        hits, library_sample = found if found is not None else (hits, library_sample)
     if screens and not optimizes and hits is not None:
         frames = {"screened hits": hits}
         if library_sample is not None:
             frames["library sample"] = library_sample
-        plot = _property_plot(frames, with_score=True)
+        plot = _guarded(acc, screens[0], _property_plot, frames, with_score=True)
         if plot is not None:
             acc.evidence.append(plot)
     for part in by_kind.get("dock", []):
-        _dock(part, acc, report_dir, max_molecules)
+        _guarded(acc, part, _dock, part, acc, report_dir, max_molecules)
     for part in optimizes:
-        _optimize(part, acc, labels, report_dir, hits, library_sample, seed, max_molecules)
+        _guarded(
+            acc,
+            part,
+            _optimize,
+            part,
+            acc,
+            labels,
+            report_dir,
+            hits,
+            library_sample,
+            seed,
+            max_molecules,
+        )
     for part in by_kind.get("explore", []):
-        _explore(part, acc, report_dir, max_molecules)
+        _guarded(acc, part, _explore, part, acc, report_dir, max_molecules)
     for part in by_kind.get("map", []):
-        _map(part, acc, report_dir, max_molecules)
+        _guarded(acc, part, _map, part, acc, report_dir, max_molecules)
     for part in by_kind.get("anomaly", []):
-        _anomaly(part, acc, report_dir, max_molecules)
+        _guarded(acc, part, _anomaly, part, acc, report_dir, max_molecules)
     for part in by_kind.get("interpolate", []):
-        _interpolate(part, acc, report_dir)
+        _guarded(acc, part, _interpolate, part, acc, report_dir)
     opening: list[Section] = []
     if acc.question:
         opening.append(Facts("The question", acc.question))
@@ -381,6 +394,19 @@ def tell(root: Path, report_dir: Path, *, seed: int = 0, max_molecules: int = 48
     }
     summary["question"]["facts"] = {k: v for k, v in acc.question if k}
     return Story(opening, acc.evidence, acc.tables, summary, acc.used)
+
+
+def _guarded(acc: _Acc, part: Part, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one step's part of the story; a file it cannot read becomes a visible note
+    (a report must not die on one odd file), and the rest of the report goes on."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        acc.tables.append(
+            Text(f"{part.name}: not shown", f"could not read {part.folder}: {message}")
+        )
+        return None
 
 
 def _describe_library(part: Part) -> str:
