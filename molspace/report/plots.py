@@ -207,7 +207,7 @@ def groups_map(
 ) -> Figure:
     """Several groups of points on one 2D map, the first (e.g. a library sample) in grey
     underneath and later groups drawn on top."""
-    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+    fig = Figure(figsize=(7.4, 5.0), layout="constrained")
     ax = fig.subplots()
     colors = ["#2d6a9f", "#d17a22", "#3a9d5d", "#9d3a8c"]
     for i, (name, xy) in enumerate(coords.items()):
@@ -227,7 +227,8 @@ def groups_map(
         )
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
-    ax.legend(fontsize=8, markerscale=1.5, frameon=False)
+    # outside the axes: no point hidden, and no slow search for the emptiest corner
+    ax.legend(fontsize=8, markerscale=1.5, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     return fig
 
 

@@ -125,9 +125,9 @@ def design_overrides() -> list[str]:
         "steps.screen.limit=200",
         "steps.screen.screen.chunk_size=100",
         f'steps.optimize.model="{TINY}"',
-        "steps.optimize.budget=24",
-        "steps.optimize.batch_size=12",
-        "steps.optimize.top_hits=6",
+        "steps.optimize.budget=16",
+        "steps.optimize.batch_size=8",
+        "steps.optimize.top_hits=4",
         "steps.optimize.space.library_size=200",
         f'steps.optimize.novelty_reference="{DRUGS}"',
     ]
@@ -135,7 +135,7 @@ def design_overrides() -> list[str]:
 
 @pytest.fixture(scope="module")
 def design_run(tmp_path_factory) -> Path:
-    """The main job, reduced: screen 200 molecules, 24 oracle calls, report."""
+    """The main job, reduced: screen 200 molecules, 16 oracle calls, report."""
     from molspace.workflow.runner import run_workflow
 
     out = tmp_path_factory.mktemp("design") / "run"
@@ -175,16 +175,19 @@ def analysis_runs(tmp_path_factory) -> dict[str, Path]:
     return {name: root / name for name in ("explore", "map", "anomaly")}
 
 
-def report_for(kind: str, design_run: Path, analysis_runs: dict[str, Path]) -> Path:
+def report_for(kind: str, request: pytest.FixtureRequest) -> tuple[Path, Path | None]:
+    """The report of ``kind`` and the design run (None for the analyses); each run is made
+    the first time a test needs it."""
+    if kind in ("explore", "map", "anomaly"):
+        path, _ = report_from_run(request.getfixturevalue("analysis_runs")[kind])
+        return path, None
+    design_run: Path = request.getfixturevalue("design_run")
     if kind == "workflow":  # written by the workflow's own report step
         manifest = json.loads((design_run / "run.json").read_text())
-        return design_run / manifest["steps"]["report"]["outputs"]["html"]
-    folder = {
-        "screen": design_run / "screen" / "out",
-        "optimize": design_run / "optimize" / "study",
-    }.get(kind) or analysis_runs[kind]
-    path, _ = report_from_run(folder)
-    return path
+        return design_run / manifest["steps"]["report"]["outputs"]["html"], design_run
+    folder = {"screen": "screen/out", "optimize": "optimize/study"}[kind]
+    path, _ = report_from_run(design_run / folder)
+    return path, design_run
 
 
 # the opening's numbers each kind must show (beyond the funnel)
@@ -201,8 +204,8 @@ DATA_KEY = re.compile(r'<(?:span|td)[^>]*data-key="([^"]+)" data-value="([^"]*)"
 
 @needs_chromium
 @pytest.mark.parametrize("kind", list(EXPECTED))
-def test_report_opening_equals_summary_json(kind, design_run, analysis_runs, artifacts, tmp_path):
-    report = report_for(kind, design_run, analysis_runs)
+def test_report_opening_equals_summary_json(kind, request, artifacts, tmp_path):
+    report, design_run = report_for(kind, request)
     summary = json.loads(summary_path_for(report).read_text())
     result = chromium(["--dump-dom", report.as_uri()], tmp_path / "profile")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -227,6 +230,7 @@ def test_report_opening_equals_summary_json(kind, design_run, analysis_runs, art
         # what a reader sees is the same number, rounded for display
         assert float(text.replace(",", "")) == pytest.approx(value, rel=5e-3, abs=5e-4), key
     if kind == "workflow":
+        assert design_run is not None
         answer = summary["answer"]
         assert answer["margin"] == pytest.approx(answer["best_candidate"] - answer["best_hit"])
         funnel = {k: v["count"] for k, v in summary["funnel"].items()}

@@ -299,3 +299,41 @@ def test_screen_report_opens_with_question_answer_and_funnel(tmp_path):
     assert json.loads((result.out_dir / "summary.json").read_text())["rows_in"] == counts["rows_in"]
     assert summary_path_for(own) == result.out_dir / "report_summary.json"
     assert summary_path_for(own).is_file()
+
+
+def test_optimize_summary_keys_from_newer_runs_are_shown(tmp_path):
+    """Rejections before scoring and feasible/scored counts, when a summary has them;
+    docking scores beside the structures, when a table has them."""
+    study = tmp_path / "opt" / "study"
+    study.mkdir(parents=True)
+    table = pd.DataFrame(
+        {
+            "rank": [1, 2, 3],
+            "smiles": SMILES[2:5],
+            "oracle_call": [2, 1, 3],
+            "score": [0.9, 0.5, 0.4],
+            "qed_desirability": [0.8, 0.6, 0.5],
+            "feasible": [True, True, False],
+            "docking_score": [-8.25, -6.0, -5.5],
+        }
+    )
+    table.to_parquet(study / "candidates.parquet")
+    summary = {
+        "n_oracle_calls": 3,
+        "n_trials": 4,
+        "n_scored": 3,
+        "n_feasible": 2,
+        "prefilter_rejections": {"alerts": 5, "ring_size": 2},
+    }
+    (study / "summary.json").write_text(json.dumps(summary))
+    path, _ = report_from_run(study)
+    report = json.loads(summary_path_for(path).read_text())
+    funnel = {k: v["count"] for k, v in report["funnel"].items()}
+    assert funnel == {"scored": 3, "feasible": 2}
+    assert report["optimize"]["prefilter_rejections"] == {"alerts": 5, "ring_size": 2}
+    assert report["answer"]["best_candidate"] == 0.9
+    html = path.read_text()
+    assert "7 decoded molecules rejected before scoring" in html
+    assert "rejected before scoring" in html and "ring_size" in html
+    assert "docking -8.25 kcal/mol" in html  # beside the structure
+    assert "not recorded here; the score combines qed" in html
