@@ -108,7 +108,7 @@ class SelfiesVAE(nn.Module):
                 index = flip[..., None].expand(-1, -1, x.shape[-1])
                 inputs = x.gather(1, index) if suffix else x
                 h0 = torch.zeros(1, batch, c.encoder_hidden, dtype=inputs.dtype, device=x.device)
-                out, _ = torch._VF.gru(  # type: ignore[attr-defined]
+                out, _ = torch._VF.gru(
                     inputs, h0, weights, True, 1, 0.0, self.training, False, True
                 )
                 finals.append(out[rows, last])
