@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def rows() -> np.ndarray:
     vocabulary = LatentSpace.load(ROOT / "tests" / "data" / "tiny_vae").vocabulary
-    smiles = pd.read_csv(ROOT / "libraries" / "moses" / "train.csv.gz", nrows=120)["SMILES"]
+    smiles = pd.read_csv(ROOT / "libraries" / "moses" / "train.csv.gz", nrows=48)["SMILES"]
     tokens, _, reasons = vocabulary.encode_smiles(smiles.tolist())
     ok = np.array([r is None for r in reasons])
     return tokens[ok]

@@ -208,3 +208,17 @@ def test_the_head_learns_from_the_trained_tiny_model() -> None:
         optimizer.step()
         history.append(float(losses["prop_mse"].detach()))
     assert history[-1] < 0.5 * history[0], history[::8]
+
+
+def test_the_shipped_recipe_resumes_the_shipped_checkpoint_with_its_head() -> None:
+    """``scripts/train_moses.sh`` resumes ``training/moses_vae`` with the recipe file: the
+    head it names may be added; any other change to what the model learns is refused."""
+    from molspace.model.train import _resolve_config
+
+    recipe = ROOT / "workflows" / "configs" / "train_moses.toml"
+    shipped = ROOT / "training" / "moses_vae"
+    config = load_train_config(recipe)
+    assert config.model.properties == HEAD
+    assert _resolve_config(shipped, config, resume=True) is config
+    with pytest.raises(ConfigError, match="optim"):
+        _resolve_config(shipped, load_train_config(recipe, {"optim.batch_size": 512}), resume=True)
