@@ -147,6 +147,14 @@ def test_the_head_learns_and_round_trips_through_the_bundle(
         space.predict_properties(z + step)["clogp"] - space.predict_properties(z - step)["clogp"]
     ).to_numpy() / (2 * eps)
     np.testing.assert_allclose(grad[:, 2], numeric, rtol=2e-2, atol=1e-3)
+    # explore's property direction is that gradient, normalised
+    from molspace.analysis.explore import head_direction
+
+    direction = head_direction(space, z[0], "clogp")
+    assert direction.source == "property_head"
+    np.testing.assert_allclose(direction.vector, grad[0] / np.linalg.norm(grad[0]), rtol=1e-5)
+    ahead = space.predict_properties(z[0] + 0.1 * direction.vector)["clogp"].iloc[0]
+    assert ahead > table["clogp"].iloc[0]
 
 
 def test_a_head_cannot_replace_another_on_resume(
