@@ -221,9 +221,9 @@ def main() -> None:
         )
         print(f"round {round_ + 1}: {line} mol/s", flush=True)
 
-    for label, table in (("wall-clock", rates), ("CPU-second", cpu_rates)):
+    for label, table in (("wall-clock second", rates), ("CPU-second", cpu_rates)):
         base = table[recipes[0].name]
-        print(f"\nmolecules per {label} second")
+        print(f"\nmolecules per {label}")
         print(f"{'recipe':<14} {'median':>7} {'min':>6} {'max':>6}  ratio to {recipes[0].name}")
         for recipe in recipes:
             values = table[recipe.name]
