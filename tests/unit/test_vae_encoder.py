@@ -1,4 +1,4 @@
-"""The unpacked encoder (each GRU direction over the padded batch) gives the posterior and
+"""The padded encoder (each GRU direction over the padded batch) gives the posterior and
 the gradients of the packed reference on real molecules of mixed lengths, for every
 encoder shape a config allows (1 or 2 layers, one or two directions)."""
 
@@ -30,7 +30,7 @@ def rows() -> np.ndarray:
 
 
 @pytest.mark.parametrize(("layers", "bidirectional"), [(1, True), (2, True), (1, False)])
-def test_unpacked_encoder_matches_packed_reference(
+def test_padded_encoder_matches_packed_reference(
     rows: np.ndarray, layers: int, bidirectional: bool
 ) -> None:
     lengths = lengths_of(rows)
@@ -46,7 +46,7 @@ def test_unpacked_encoder_matches_packed_reference(
     )
     model = SelfiesVAE(config, vocab_size=28, max_length=48)
     batch, lens = batch_tensors(rows, np.arange(len(rows)), torch.device("cpu"))
-    mu, logvar = model.encode(batch, lens)
+    mu, logvar = model.encode_padded(batch, lens)
     ref_mu, ref_logvar = model.encode_packed(batch, lens)
     torch.testing.assert_close(mu, ref_mu, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(logvar, ref_logvar, rtol=1e-5, atol=1e-6)
