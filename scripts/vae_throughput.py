@@ -12,7 +12,8 @@ batches and starting weights, one process):
 - ``unpacked``: the current recipe, the encoder over the padded batch
   (``SelfiesVAE.encode``, same function, no quadratic zero-filling in backward), bf16, 1 thread;
 - ``unpacked-2t``: the same with 2 intra-op threads (what ``threads = 2`` buys when the
-  training has both cores).
+  training has both cores);
+- ``unpacked-fp32``: the current recipe without bf16 autocast (``bf16 = false``).
 
 Throughput: in each of ``--repeats`` rounds every recipe runs ``--steps`` timed optimizer steps
 (after 2 untimed) on the same batches; rounds interleave the recipes so machine load hits
@@ -60,6 +61,7 @@ RECIPES = (
     Recipe("packed", packed=True, threads=1),
     Recipe("unpacked", packed=False, threads=1),
     Recipe("unpacked-2t", packed=False, threads=2),
+    Recipe("unpacked-fp32", packed=False, threads=1, bf16=False),
 )
 
 
@@ -169,7 +171,7 @@ def main() -> None:
         default="fresh",
         help="starting weights of the learning comparison: a seeded fresh init or the bundle's",
     )
-    parser.add_argument("--recipes", default=",".join(r.name for r in RECIPES))
+    parser.add_argument("--recipes", default="packed,unpacked,unpacked-2t")
     parser.add_argument(
         "--learn-recipes",
         default="packed,unpacked",
