@@ -16,8 +16,10 @@ fi
 if [ ! -f "$RUN/checkpoint/state.json" ] && [ -f training/moses_vae/checkpoint/state.json ]; then
   cp -r training/moses_vae/. "$RUN/"
 fi
+# Resume with the recipe file: run-length settings and a property head added there take
+# effect (anything else that differs from the checkpoint's config is refused with its name).
 if [ -f "$RUN/checkpoint/state.json" ]; then
-  ARGS=("$RUN" --resume)
+  ARGS=(workflows/configs/train_moses.toml "$RUN" --resume)
 else
   ARGS=(workflows/configs/train_moses.toml "$RUN")
 fi

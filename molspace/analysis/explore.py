@@ -386,19 +386,15 @@ def fit_property_direction(
     return PropertyDirection(name, w / norm, "ridge", r2, norm, len(y))
 
 
-def head_direction(space: Any, z0: np.ndarray, name: str, eps: float = 1e-2) -> PropertyDirection:
-    """Gradient of the model's property head at ``z0`` by central differences."""
+def head_direction(space: Any, z0: np.ndarray, name: str) -> PropertyDirection:
+    """The gradient of the model's property head for ``name`` at ``z0`` (exact, autograd)."""
     names = list(getattr(space, "property_names", ()) or ())
     if name not in names:
         raise ConfigError(
             f"the model has no property head for {name!r} (it predicts: "
             f"{', '.join(names) or 'nothing'})"
         )
-    d = len(z0)
-    points = np.vstack([z0 + eps * np.eye(d), z0 - eps * np.eye(d)])
-    predicted = np.asarray(space.predict_properties(points), dtype=np.float64)
-    column = predicted[:, names.index(name)] if predicted.ndim == 2 else predicted
-    grad = (column[:d] - column[d:]) / (2 * eps)
+    grad = np.asarray(space.property_gradient(np.asarray(z0)[None, :], name), np.float64)[0]
     norm = float(np.linalg.norm(grad))
     if norm == 0:
         raise InputError(f"property head for {name!r} is flat at the query")

@@ -345,11 +345,47 @@ class LatentSpace:
         return self.decode(self.encode(smiles, batch_size=batch_size))
 
     def predict_properties(self, z: np.ndarray) -> pd.DataFrame:
-        """Property-head predictions (original units) for latent vectors; needs a property head."""
+        """Property-head predictions (original units) for latent vectors (n, d) or (d,).
+
+        A cheap surrogate (no decoding, no RDKit) that explore directions and optimizers
+        can call on any latent point; raises ``VocabularyError`` when the model has no head.
+        """
         import torch
 
+        points = self._head_points(z)
+        with torch.inference_mode():
+            values = self.model.predict_properties(torch.from_numpy(points).to(self.device))
+        return pd.DataFrame(values.float().cpu().numpy(), columns=list(self.property_names))
+
+    def property_gradient(self, z: np.ndarray, name: str) -> np.ndarray:
+        """d(predicted ``name``)/dz at each latent vector (n, d), original units per unit of z.
+
+        Exact (autograd through the head), so a direction is the gradient itself and
+        a gradient step in an optimizer needs no finite differences.
+        """
+        import torch
+
+        if name not in self.property_names:
+            heads = ", ".join(self.property_names) or "nothing"
+            raise VocabularyError(
+                f"the model has no property head for {name!r} (it predicts: {heads})"
+            )
+        points = torch.from_numpy(self._head_points(z)).to(self.device).requires_grad_(True)
+        with torch.enable_grad():
+            values = self.model.predict_properties(points)[:, self.property_names.index(name)]
+            (grad,) = torch.autograd.grad(values.sum(), points)
+        return grad.float().cpu().numpy()
+
+    def _head_points(self, z: np.ndarray) -> np.ndarray:
         if not self.property_names:
             raise VocabularyError("this model has no property head")
-        with torch.inference_mode():
-            values = self.model.predict_properties(torch.from_numpy(np.asarray(z, np.float32)))
-        return pd.DataFrame(values.cpu().numpy(), columns=list(self.property_names))
+        points = np.array(z, dtype=np.float32, copy=True)
+        if points.ndim == 1:
+            points = points[None, :]
+        if points.ndim != 2 or points.shape[1] != self.latent_dim:
+            raise VocabularyError(
+                f"latent vectors must have shape (n, {self.latent_dim}), got {points.shape}"
+            )
+        if not np.all(np.isfinite(points)):
+            raise VocabularyError("latent vectors contain NaN or infinity")
+        return points

@@ -100,8 +100,17 @@ def load_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    *,
+    fresh: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Restore model, optimizer and generator in place; return the JSON state."""
+    """Restore model, optimizer and generator in place; return the JSON state.
+
+    Everything must match strictly, except model tensors whose names start with a
+    prefix in ``fresh`` and that the checkpoint lacks (or holds with another shape):
+    those keep their fresh initialisation (a property head added on resume). Their
+    parameters must come last in ``model.parameters()``; the optimizer starts their
+    moments from zero.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -112,6 +121,18 @@ def load_checkpoint(
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{path}: unreadable checkpoint ({exc})") from None
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    current = model.state_dict()
+    added = (
+        [
+            k
+            for k, v in current.items()
+            if k.startswith(fresh) and (k not in model_state or model_state[k].shape != v.shape)
+        ]
+        if fresh
+        else []
+    )
+    for key in added:
+        model_state[key] = current[key]
     try:
         model.load_state_dict(model_state)
     except RuntimeError as exc:
@@ -126,6 +147,19 @@ def load_checkpoint(
             slots.setdefault(int(index), {})[name] = value
     for index, extra in optim_json.get("plain", {}).items():
         slots.setdefault(int(index), {}).update(extra)
-    optimizer.load_state_dict({"state": slots, "param_groups": optim_json["param_groups"]})
+    groups = optim_json["param_groups"]
+    names = [name for name, _ in model.named_parameters()]
+    new_params = [i for i, name in enumerate(names) if name in added]
+    if new_params:
+        n_old = len(names) - len(new_params)
+        if new_params != list(range(n_old, len(names))) or len(groups) != 1:
+            raise BundleError(f"{path}: new parameters must come last in a single group")
+        if len(groups[0]["params"]) != n_old:
+            raise BundleError(f"{path}: checkpoint optimizer does not match the model")
+        groups = [{**groups[0], "params": list(range(len(names)))}]
+    try:
+        optimizer.load_state_dict({"state": slots, "param_groups": groups})
+    except ValueError as exc:
+        raise BundleError(f"{path}: checkpoint optimizer does not match ({exc})") from None
     generator.set_state(tensors["rng.torch"])
     return state

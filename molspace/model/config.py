@@ -124,6 +124,8 @@ class TrainConfig(StrictModel):
     threads: int | None = Field(None, ge=1, le=256)
     #: bf16 autocast (CUDA, or CPUs with native bf16); measured, off by default on CPU
     bf16: bool = False
+    #: weight of the property head's MSE (standardized targets) in the loss
+    property_weight: float = Field(1.0, ge=0.0, le=1000.0)
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

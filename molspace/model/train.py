@@ -107,18 +107,28 @@ def _lr(config: TrainConfig, step: int, total_steps: int) -> float:
     return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * frac))
 
 
+#: model fields a run may gain on resume when its checkpoint has no property head
+HEAD_FIELDS = ("properties", "property_hidden")
+
+
 def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainConfig:
-    """On resume only run-length settings may differ from the checkpoint's config."""
+    """On resume only run-length settings may differ from the checkpoint's config, and
+    a run without a property head may gain one (``model.properties``, ``property_hidden``,
+    ``property_weight``): the head starts fresh, everything else resumes as saved."""
     if not resume:
         return config
     saved = saved_config(run_dir)
     new = config.model_dump(mode="json")
     old = saved.model_dump(mode="json")
+    if not saved.model.properties and config.model.properties:
+        for key in HEAD_FIELDS:
+            old["model"][key] = new["model"][key]
+        old["property_weight"] = new["property_weight"]
     differing = [k for k in new if k not in RESUMABLE_OVERRIDES and new[k] != old[k]]
     if differing:
         raise ConfigError(
             f"{run_dir}: cannot resume with a different {', '.join(differing)} "
-            "(only run-length settings may change)"
+            "(only run-length settings may change, and a property head may be added)"
         )
     return config
 
@@ -186,7 +196,9 @@ def train(
             Path(config.data.cache_dir)
             / f"props-{data.data_hash[:16]}-{'-'.join(config.model.properties)}.npy"
         )
-        props_all = compute_properties(data.tokens, vocabulary, config.model.properties, cache, log)
+        props_all = compute_properties(
+            data.tokens, vocabulary, config.model.properties, cache, log, config.data.processes
+        )
         mean = np.nanmean(props_all[train_idx], axis=0)
         std = np.nanstd(props_all[train_idx], axis=0) + 1e-6
         model.property_mean.copy_(torch.from_numpy(mean))  # type: ignore[operator]
@@ -220,7 +232,14 @@ def train(
         "last_eval_step": None,
     }
     if resume:
-        saved = load_checkpoint(run, model, optimizer, generator)
+        head_added = bool(config.model.properties) and not saved_config(run).model.properties
+        fresh = ("property_head.", "property_mean", "property_std") if head_added else ()
+        saved = load_checkpoint(run, model, optimizer, generator, fresh=fresh)
+        if head_added:
+            log(
+                f"added a property head ({', '.join(config.model.properties)}) to the resumed "
+                "model: its parameters start fresh, every other tensor loaded as saved"
+            )
         state.update({k: saved[k] for k in state if k in saved})
         state["done"] = False  # a resumed run continues until its (possibly raised) limits
         log(
@@ -356,7 +375,7 @@ def train(
                     losses = vae_losses(model, tokens, lens, config.kl.free_bits, generator, p)
                 loss = losses["recon"] + beta * losses["kl_free"]
                 if "prop_mse" in losses:
-                    loss = loss + losses["prop_mse"]
+                    loss = loss + config.property_weight * losses["prop_mse"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)

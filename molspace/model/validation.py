@@ -4,6 +4,7 @@ evaluation pass (loss, token accuracy, exact reconstruction, active units).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,31 +20,65 @@ from molspace.model.vocabulary import Vocabulary
 __all__ = ["compute_properties", "evaluate_validation", "split_indices"]
 
 
+def _property_chunk(args: tuple[list[str], tuple[str, ...]]) -> np.ndarray:
+    """Property values (n, P) of SELFIES strings, NaN where RDKit cannot read one."""
+    import selfies as sf
+    from rdkit import Chem, RDLogger
+
+    from molspace.model.properties import property_values
+
+    RDLogger.DisableLog("rdApp.*")  # a worker process: unreadable rows become NaN, not log noise
+    strings, names = args
+    values = np.full((len(strings), len(names)), np.nan, dtype=np.float32)
+    for i, text in enumerate(strings):
+        try:
+            mol = Chem.MolFromSmiles(sf.decoder(text) or "")
+        except sf.DecoderError:
+            mol = None
+        if mol is not None:
+            values[i] = property_values(mol, names)
+    return values
+
+
 def compute_properties(
     tokens: np.ndarray,
     vocabulary: Vocabulary,
     names: tuple[str, ...],
     cache: Path,
     log: Callable[[str], None],
+    processes: int = 1,
+    chunk: int = 20_000,
 ) -> np.ndarray:
-    """Property targets (n, P) of the training molecules, NaN where RDKit fails; cached."""
+    """Property targets (n, P) of the training molecules, NaN where RDKit fails; cached.
+
+    A one-off pass over the training set (MOSES: 1.58M molecules, tens of minutes on
+    one core), in ``processes`` worker processes when there is more than one chunk.
+    """
     if cache.is_file():
         values = np.load(cache, allow_pickle=False)
         if values.shape == (len(tokens), len(names)):
             return values
-    import selfies as sf
-    from rdkit import Chem
+    log(
+        f"computing properties {', '.join(names)} of {len(tokens):,} molecules "
+        f"({processes} processes; cached after)"
+    )
+    parts = [
+        ([vocabulary.tokens_to_selfies(row) for row in tokens[i : i + chunk]], tuple(names))
+        for i in range(0, len(tokens), chunk)
+    ]
+    if processes <= 1 or len(parts) < 2:
+        values = np.concatenate([_property_chunk(p) for p in parts]) if parts else None
+    else:
+        import multiprocessing as mp
 
-    from molspace.model.properties import property_values
-
-    log(f"computing properties {', '.join(names)} of {len(tokens):,} molecules (cached after)")
-    values = np.full((len(tokens), len(names)), np.nan, dtype=np.float32)
-    for i, row in enumerate(tokens):
-        mol = Chem.MolFromSmiles(sf.decoder(vocabulary.tokens_to_selfies(row)) or "")
-        if mol is not None:
-            values[i] = property_values(mol, names)
+        with mp.get_context("spawn").Pool(processes) as pool:
+            values = np.concatenate(list(pool.imap(_property_chunk, parts)))
+    if values is None:
+        values = np.zeros((0, len(names)), dtype=np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, values, allow_pickle=False)
+    tmp = cache.with_name(cache.stem + ".tmp.npy")
+    np.save(tmp, values, allow_pickle=False)
+    os.replace(tmp, cache)
     return values
 
 
