@@ -126,6 +126,10 @@ class TrainConfig(StrictModel):
     bf16: bool = False
     #: weight of the property head's MSE (standardized targets) in the loss
     property_weight: float = Field(1.0, ge=0.0, le=1000.0)
+    #: label only a seeded random subset of this many training molecules (plus the scored
+    #: validation ones) with property targets; the head's loss skips the rest. The targets
+    #: cost RDKit time on every fresh machine (MOSES in full: ~80 CPU-minutes). None = all.
+    property_labels: int | None = Field(None, ge=100)
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

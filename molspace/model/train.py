@@ -124,6 +124,7 @@ def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainCo
         for key in HEAD_FIELDS:
             old["model"][key] = new["model"][key]
         old["property_weight"] = new["property_weight"]
+        old["property_labels"] = new["property_labels"]
     differing = [k for k in new if k not in RESUMABLE_OVERRIDES and new[k] != old[k]]
     if differing:
         raise ConfigError(
@@ -131,6 +132,20 @@ def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainCo
             "(only run-length settings may change, and a property head may be added)"
         )
     return config
+
+
+def _labelled_rows(
+    train_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig
+) -> np.ndarray | None:
+    """Rows that get property targets: a seeded random subset of ``property_labels``
+    training rows plus every validation row that is scored; None when all are labelled."""
+    n = config.property_labels
+    if n is None or n >= len(train_idx):
+        return None
+    rng = np.random.default_rng(config.seed + 7919)
+    picked = rng.choice(train_idx, size=n, replace=False)
+    scored_val = val_idx[: config.data.max_validation]
+    return np.unique(np.concatenate([picked, scored_val]))
 
 
 def saved_config(run_dir: str | Path) -> TrainConfig:
@@ -192,13 +207,19 @@ def train(
     model = SelfiesVAE(config.model, vocab_size=len(vocabulary), max_length=vocabulary.max_length)
     props_train = props_val = None
     if config.model.properties:
-        cache = (
-            Path(config.data.cache_dir)
-            / f"props-{data.data_hash[:16]}-{'-'.join(config.model.properties)}.npy"
+        labelled = _labelled_rows(train_idx, val_idx, config)
+        subset = "" if labelled is None else f"-{len(labelled)}of{len(data.tokens)}s{config.seed}"
+        names = "-".join(config.model.properties)
+        cache = Path(config.data.cache_dir) / f"props-{data.data_hash[:16]}-{names}{subset}.npy"
+        tokens = data.tokens if labelled is None else data.tokens[labelled]
+        values = compute_properties(
+            tokens, vocabulary, config.model.properties, cache, log, config.data.processes
         )
-        props_all = compute_properties(
-            data.tokens, vocabulary, config.model.properties, cache, log, config.data.processes
-        )
+        if labelled is None:
+            props_all = values
+        else:  # unlabelled rows are NaN: the head's loss is masked there
+            props_all = np.full((len(data.tokens), values.shape[1]), np.nan, dtype=np.float32)
+            props_all[labelled] = values
         mean = np.nanmean(props_all[train_idx], axis=0)
         std = np.nanstd(props_all[train_idx], axis=0) + 1e-6
         model.property_mean.copy_(torch.from_numpy(mean))  # type: ignore[operator]

@@ -230,3 +230,23 @@ def test_the_shipped_recipe_resumes_the_shipped_checkpoint_with_its_head() -> No
     assert _resolve_config(shipped, config, resume=True) is config
     with pytest.raises(ConfigError, match="optim"):
         _resolve_config(shipped, load_train_config(recipe, {"optim.batch_size": 512}), resume=True)
+
+
+def test_property_labels_label_a_seeded_subset(tmp_path: Path) -> None:
+    """``property_labels`` computes targets for that many training molecules (plus the
+    scored validation ones) instead of all; the masked loss stays finite on batches with
+    few or no labelled rows; and the setting may come with a head added on resume."""
+    from molspace.model.train import _resolve_config
+
+    run = tmp_path / "run"
+    train(_config(tmp_path, 10, ()), run, progress=False, log=lambda _: None)
+    config = _config(tmp_path, 40, HEAD).model_copy(update={"property_labels": 100})
+    assert _resolve_config(run, config, resume=True) is config
+    train(config, run, resume=True, progress=False, log=lambda _: None)
+    (cached,) = (tmp_path / "cache").glob("props-*-qed-sa-clogp-*of*s5.npy")
+    labelled, total = (int(x) for x in cached.stem.rsplit("-", 1)[1][:-2].split("of"))
+    assert 100 < labelled < total == 300  # the subset plus the validation rows
+    assert np.load(cached, allow_pickle=False).shape == (labelled, len(HEAD))
+    losses = _prop_mse(run)
+    assert len(losses) == 30 and np.isfinite(losses).all()
+    assert LatentSpace.load(run / "final").property_names == HEAD
