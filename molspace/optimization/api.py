@@ -117,6 +117,7 @@ def optimize(
                         out_dir=out,
                         n_workers=workers,
                         on_progress=on_progress,
+                        progress_every=min(progress_every, 2.0),
                     )
                 stopped = stop_requested() or any(r.get("stopped") for r in results)
                 rounds = [

@@ -104,6 +104,8 @@ class SearchLoop:
         requested (returns True then). Waits while live workers hold the last claims."""
         budget, p = self.config.budget, self.progress
         wait = 0.02
+        if self.on_batch is not None:  # where a resumed run starts from
+            self.on_batch(self.snapshot())
         while True:
             if self.should_stop():
                 self.stop_reason = "stop_requested"
@@ -191,10 +193,13 @@ class SearchLoop:
         plan = self.course.plan(cfg.batch_size, cfg.local_fraction, cfg.local_sigma)
         if plan.n_restart:
             self.enqueue_restarts(plan)
-        # the sampler's random start-up phase, at most a quarter of the budget
+        # the sampler's random start-up phase, at most a quarter of the budget; one batch
+        # when constrained (the feasible region is found from the least infeasible)
         startup = min(
             max(cfg.batch_size, 2 * self.space.n_params), max(cfg.batch_size, cfg.budget // 4)
         )
+        if self.constraints.active:
+            startup = min(cfg.batch_size, max(1, cfg.budget // 4))
         warm = self.cache.n_calls >= startup or plan.level > 0
         pool = self.parent_pool()
         if not warm or not pool:

@@ -299,10 +299,21 @@ def test_two_dask_workers_share_a_journal(tmp_path: Path, monkeypatch) -> None:
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         Client(cluster) as client,
     ):
-        summary = optimize(config, out_dir=tmp_path / "o", workers=2, client=client)
+        snapshots: list = []
+        summary = optimize(
+            config,
+            out_dir=tmp_path / "o",
+            workers=2,
+            client=client,
+            progress=snapshots.append,
+            progress_every=0.1,
+        )
     study = _load(config.storage)
     calls = oracle_calls(tmp_path)
     assert_exact(study, 40, calls)
+    # the driver read the progress from the shared storage while the workers ran
+    assert snapshots and all(s.budget == 40 and 0 <= s.scored <= 40 for s in snapshots)
+    assert [s.scored for s in snapshots] == sorted(s.scored for s in snapshots)
     assert summary["n_oracle_calls"] == 40 and not summary["stopped"]
     # both workers contributed, each from its own process
     assert {t.user_attrs["mol"]["worker"] for t in study.trials} == {0, 1}
@@ -437,6 +448,52 @@ def test_worker_killed_between_score_and_tell(tmp_path: Path, latent) -> None:
     failed = result.study.trials[lost_trial]
     assert failed.state.name == "FAIL" and failed.user_attrs["mol"]["status"] == "abandoned"
     assert_exact(result.study, 10)
+
+
+@pytest.mark.slow
+def test_driver_tells_trials_of_workers_still_alive_after_the_stop(tmp_path: Path, latent) -> None:
+    """The parallel driver gave up on a worker after the stop grace period: the worker is
+    alive (its heartbeat beats, so recovery would leave its trials alone), yet every
+    RUNNING trial is told: the one whose molecule the ledger scored with that score, the
+    other failed; the worker's late tell then changes nothing."""
+    import optuna
+
+    from molspace.optimization.ledger import open_ledger
+    from molspace.optimization.recovery import recover, settle_running
+    from molspace.optimization.run import _open_loop
+    from molspace.optimization.space import LatentSearchSpace
+    from molspace.optimization.storage import make_storage
+
+    config = _config(tmp_path, budget=4)
+    run_optimization(config, out_dir=tmp_path, latent=latent)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.load_study(study_name="molspace", storage=make_storage(url))
+    space = LatentSearchSpace.from_json(study.user_attrs["space"])
+    a, b = study.ask(space.distributions()), study.ask(space.distributions())
+    worker = open_ledger(url, study.study_name, study._study_id, 10, 120.0)
+    worker.start(len(study.trials))
+    try:
+        worker.in_flight([a.number, b.number])
+        worker.claim(["Oc1ccccc1", "Nc1ccccc1"], {"Oc1ccccc1": a.number, "Nc1ccccc1": b.number})
+        worker.fill({"Oc1ccccc1": ([0.123], {"qed": 0.123})})
+        own = open_ledger(url, study.study_name, study._study_id, 10, 120.0)
+        try:
+            loop = _open_loop(study, own, [], config, latent, None, 1, lambda: False)  # type: ignore[arg-type]
+            assert recover(loop) == 0  # a live worker's trials: not orphans
+        finally:
+            own.close()
+        assert settle_running(study, url, config) == 2
+        late = study.tell(a, [0.5], skip_if_finished=True)  # the worker, too late
+    finally:
+        worker.close()
+    assert late.values == [0.123]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[a.number].state.name == "COMPLETE" and trials[a.number].values == [0.123]
+    assert trials[a.number].user_attrs["mol"]["smiles"] == "Oc1ccccc1"
+    assert trials[a.number].user_attrs["mol"]["status"] == "scored"
+    assert trials[b.number].state.name == "FAIL"
+    assert trials[b.number].user_attrs["mol"]["status"] == "abandoned"
+    assert not [t for t in trials.values() if t.state.name == "RUNNING"]
 
 
 SLOW_TELLER = """
