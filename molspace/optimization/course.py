@@ -15,8 +15,9 @@ level  what a batch gets besides the sampler's own proposals
 1      at least half the batch: children with twice the step, around the best
        parents and a random draw of other (feasible) parents
 2      a quarter of the batch as random restarts (around the seeds, or uniform in
-       the search space), half as children with four times the step
-3      half the batch as restarts, half as children with eight times the step
+       the search space), at least half as children with four times the step
+3+     half the batch as restarts, half as children; the step doubles with each
+       level up to ``max_sigma`` (a prior standard deviation per dimension)
 ====== ============================================================================
 
 When repeats fall below half the threshold it steps back down one level.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["Course", "Plan"]
 
-#: Restart share of a batch at each level.
+#: Restart share of a batch at levels 0, 1, 2 and above.
 _RESTARTS = (0.0, 0.0, 0.25, 0.5)
 
 
@@ -51,32 +52,35 @@ class Course:
 
     window: int
     threshold: float = 0.5
-    max_level: int = 3
+    max_level: int = 8
+    max_sigma: float = 1.0
     level: int = 0
     changes: int = 0  # times the level went up
-    recent: deque[bool] = field(default_factory=deque)
+    recent: deque[bool] = field(default_factory=deque)  # since the last change
+    shown: deque[bool] = field(default_factory=deque)  # the last ``window`` trials
 
     def __post_init__(self) -> None:
         if self.window < 1:
             raise ValueError("window must be >= 1")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be in (0, 1)")
-        self.max_level = min(self.max_level, len(_RESTARTS) - 1)
 
     @property
     def repeat_fraction(self) -> float:
-        """Share of repeats among the recent trials (0 before any)."""
-        return sum(self.recent) / len(self.recent) if self.recent else 0.0
+        """Share of repeats among the last ``window`` trials (0 before any)."""
+        return sum(self.shown) / len(self.shown) if self.shown else 0.0
 
     def observe(self, repeats: Iterable[bool]) -> None:
         """Record a batch (True: the trial decoded a molecule known before it) and move a
         level up or down once a full window has been seen since the last change."""
-        self.recent.extend(bool(r) for r in repeats)
-        while len(self.recent) > self.window:
-            self.recent.popleft()
+        flags = [bool(r) for r in repeats]
+        for queue in (self.recent, self.shown):
+            queue.extend(flags)
+            while len(queue) > self.window:
+                queue.popleft()
         if len(self.recent) < self.window:
             return
-        fraction = self.repeat_fraction
+        fraction = sum(self.recent) / len(self.recent)
         if fraction > self.threshold and self.level < self.max_level:
             self.level += 1
             self.changes += 1
@@ -90,6 +94,7 @@ class Course:
         level = self.level
         if level == 0:
             return Plan(round(batch_size * local_fraction), sigma, 0, False, 0)
-        n_restart = round(batch_size * _RESTARTS[level])
+        n_restart = round(batch_size * _RESTARTS[min(level, len(_RESTARTS) - 1)])
         n_local = min(batch_size - n_restart, round(batch_size * max(local_fraction, 0.5)))
-        return Plan(n_local, sigma * 2.0**level, n_restart, True, level)
+        step = max(sigma, min(sigma * 2.0**level, self.max_sigma))
+        return Plan(n_local, step, n_restart, True, level)

@@ -91,13 +91,12 @@ class SearchLoop:
     # molecule -> summed constraint violation (0: feasible), for every molecule told here
     violation: dict[str, float] = field(default_factory=dict)
     seeds: dict[str, np.ndarray] = field(default_factory=dict)  # seed -> its encoding
-    course: Course | None = None
     on_batch: Callable[[Snapshot], None] | None = None
-    stop_reason: str = ""
+    stop_reason: str = ""  # one of STOP_REASONS once run() returned
+    course: Course = field(init=False)  # repeats over the last two batches
 
     def __post_init__(self) -> None:
-        if self.course is None:
-            self.course = Course(window=max(2 * self.config.batch_size, 32))
+        self.course = Course(window=max(2 * self.config.batch_size, 16))
 
     def run(self, max_trials: int) -> bool:
         """Batches until the budget is scored, ``max_trials`` is reached or a stop is
@@ -149,7 +148,6 @@ class SearchLoop:
             self.abort(trials, told, claims)
             raise
         self.progress.n_repeats += sum(repeats)
-        assert self.course is not None
         self.course.observe(repeats)
         if self.on_batch is not None:
             self.on_batch(self.snapshot())
@@ -157,7 +155,6 @@ class SearchLoop:
     def snapshot(self) -> Snapshot:
         """This worker's reading of the search (the scored count is study-wide)."""
         feasible = [e for e in self.cache.entries() if self.violation.get(e.smiles, 0.0) == 0]
-        assert self.course is not None
         return Snapshot(
             scored=self.progress.scored,
             budget=self.config.budget,
@@ -189,7 +186,6 @@ class SearchLoop:
         molecules, once enough molecules are scored for the sampler to have started or
         as soon as the search repeats itself; and random restarts when it keeps doing so."""
         cfg = self.config
-        assert self.course is not None
         plan = self.course.plan(cfg.batch_size, cfg.local_fraction, cfg.local_sigma)
         if plan.n_restart:
             self.enqueue_restarts(plan)

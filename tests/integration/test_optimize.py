@@ -7,6 +7,7 @@ so the tests count real oracle calls across processes, not what the trials claim
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -680,3 +681,50 @@ def test_sigterm_finishes_the_batch_and_exits_resumable(tmp_path: Path) -> None:
         states = dict(con.execute("select state, count(*) from trials group by state").fetchall())
     assert "RUNNING" not in states  # the batch in flight was told, nothing left dangling
     assert (out / "candidates.parquet").is_file()
+
+
+def _stuck_toml(path: Path, radius: float, sigma: float, budget: int, max_trials: int) -> Path:
+    """A search whose sampler can only propose one molecule: a ball of ``radius`` around
+    the seed, local steps of ``sigma``."""
+    path.write_text(
+        "[optimize]\n"
+        f'model = "{TINY}"\n'
+        'pmo = "qed"\n'
+        f"budget = {budget}\nbatch_size = 8\nmax_trials = {max_trials}\n"
+        f"local_sigma = {sigma}\n"
+        'seeds = ["CC(C)(C)C(=O)C(Oc1ccc(Cl)cc1)n1ccnc1"]\n'
+        'novelty_reference = ""\n'
+        f"space = {{ kind = 'ball', radius = {radius} }}\n"
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_a_search_that_repeats_itself_changes_course_and_fills_its_budget(tmp_path: Path) -> None:
+    """Every proposal of the sampler decodes to the seed's molecule and local steps are
+    far too small: the loop sees the repeats, widens its steps and restarts around the
+    seed and across the space until the budget is scored."""
+    toml = _stuck_toml(tmp_path / "s.toml", radius=0.01, sigma=0.02, budget=12, max_trials=400)
+    summary = optimize(toml, out_dir=tmp_path / "o")
+    assert summary["stop_reason"] == "budget" and summary["n_oracle_calls"] == 12
+    study = _load(str(tmp_path / "o" / "study.db"))
+    first = [t.user_attrs["mol"] for t in study.trials if t.number < 16]
+    assert len({m["smiles"] for m in first}) == 1  # the first two batches: one molecule
+    assert any(t.user_attrs.get("restart") == "space" for t in study.trials)
+    assert summary["n_repeats"] > 0 and summary["n_trials"] < 400
+    assert summary["n_distinct_decoded"] >= 12
+
+
+@pytest.mark.slow
+def test_a_search_stuck_for_good_stops_at_its_trial_cap_and_says_why(tmp_path: Path) -> None:
+    toml = _stuck_toml(tmp_path / "t.toml", radius=1e-4, sigma=1e-4, budget=16, max_trials=32)
+    args = [str(MOLSPACE), "optimize", str(toml), "--out", str(tmp_path / "o")]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("stopped at the trial cap (max_trials = 32): 1 of the budget of 16")
+    assert "1 distinct molecules decoded in 32 trials" in lines[-1]
+    assert lines[0].startswith("optimize: 0/16 scored")  # progress lines (stderr is a pipe)
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["stop_reason"] == "trial_cap" and summary["n_trials"] == 32
+    assert summary["n_repeats"] == 31 and summary["message"] == lines[-1]

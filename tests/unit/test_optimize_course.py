@@ -23,19 +23,24 @@ def test_level_rises_while_repeats_dominate_and_falls_back() -> None:
     assert plan.n_local == 16 and plan.sigma == pytest.approx(0.6) and plan.wide
     course.observe([True] * 10)
     course.observe([True] * 10)
-    course.observe([True] * 10)  # capped at the top level
     assert course.level == 3
-    plan = course.plan(32, 0.25, 0.3)
-    assert plan.n_restart == 16 and plan.n_local == 16 and plan.sigma == pytest.approx(2.4)
+    plan = course.plan(32, 0.25, 0.1)
+    assert plan.n_restart == 16 and plan.n_local == 16 and plan.sigma == pytest.approx(0.8)
+    for _ in range(10):
+        course.observe([True] * 10)
+    assert course.level == course.max_level == 8  # capped, and so is the step
+    assert course.plan(32, 0.25, 0.1).sigma == course.max_sigma == 1.0
+    assert course.plan(32, 0.25, 3.0).sigma == 3.0  # never below the configured step
     course.observe([False] * 10)
-    assert course.level == 2
+    assert course.level == 7
+    assert course.repeat_fraction == 0.0  # the last 10 trials
     course.observe([True, False] * 5)  # 50 %: neither above the threshold nor below half
-    assert course.level == 2
+    assert course.level == 7 and course.repeat_fraction == 0.5
 
 
 def test_enqueued_share_never_exceeds_the_batch() -> None:
     course = Course(window=1)
-    for level in range(4):
+    for level in range(9):
         course.level = level
         for batch in (1, 2, 3, 8, 50):
             plan = course.plan(batch, 0.9, 0.3)
