@@ -103,6 +103,7 @@ def settle_running(study: Any, storage_url: str, config: OptimizeConfig) -> int:
         storage_url, study.study_name, study._study_id, config.budget, config.stale_after
     )
     try:
+        ledger.abandon_claims()  # first: a score that arrives later is refused, not lost
         scored = ledger.scored_trials([t.number for t in running])
     finally:
         ledger.close()
