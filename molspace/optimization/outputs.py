@@ -44,6 +44,7 @@ def trials_table(study: Any) -> pd.DataFrame:
             "reason": mol.get("reason", ""),
             "seed_smiles": t.user_attrs.get("seed_smiles", ""),
             "local_parent": t.user_attrs.get("local_parent", ""),
+            "restart": t.user_attrs.get("restart", ""),  # a restart across the search space
         }
         for i, v in enumerate(t.values or []):
             row[f"value_{i}"] = v

@@ -83,3 +83,18 @@ def test_progress_lines_when_not_a_terminal() -> None:
     assert lines[0].startswith("optimize: 3/10 scored, 2 feasible, best 0.500")
     assert "7/10 scored, 5 feasible, best 0.700" in lines[1] and "repeats 50%" in lines[1]
     assert "4.0 mol/min" in lines[1]
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    report = ProgressReport(stream=stream)
+    report(Snapshot(scored=3, budget=10, trials=8, feasible=2, best=0.5, repeat_fraction=0.25))
+    report(Snapshot(scored=7, budget=10, trials=16, feasible=5, best=0.7, repeat_fraction=0.5))
+    report.close()
+    shown = stream.getvalue()
+    assert "7/10" in shown and "best 0.700" in shown and "feasible 5" in shown
+    assert "repeats 50%" in shown
