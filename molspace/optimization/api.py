@@ -128,8 +128,8 @@ def optimize(
                 import optuna
 
                 study = optuna.load_study(study_name=config.study_name, storage=make_storage(url))
-                # workers given up after the stop grace period leave nothing RUNNING
-                settle_running(study, url, config)
+                if len(results) < workers:  # some were given up after the stop grace period:
+                    settle_running(study, url, config)  # their trials are told here
             else:
                 result = run_optimization(
                     config, objective, out_dir=out, scorer=scorer, on_batch=on_progress

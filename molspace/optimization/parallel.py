@@ -100,7 +100,9 @@ def run_parallel(
     ``molspace.interrupt.request_stop``) or a failed worker sets a ``distributed.Event``
     that every worker polls between batches: each tells its batch and returns.
     ``on_progress`` gets a ``Snapshot`` read from the storage every ``progress_every``
-    seconds while the workers run.
+    seconds while the workers run. Returns one dict per worker that finished: fewer than
+    ``n_workers`` when some were given up after ``STOP_GRACE_SECONDS`` (the caller tells
+    their trials, ``molspace.optimization.recovery.settle_running``).
     """
     from distributed import Event
 
