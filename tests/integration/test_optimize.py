@@ -583,6 +583,43 @@ def test_stop_signal_reaches_dask_workers_and_resumes_exactly(tmp_path: Path, si
     assert_exact(_load(str(tmp_path / "o" / "study.db")), 60, oracle_calls(tmp_path))
 
 
+@pytest.mark.dask
+@pytest.mark.slow
+def test_workers_given_up_after_the_grace_period_leave_no_trial_running(tmp_path: Path) -> None:
+    """SIGTERM while both Dask workers are inside a scoring call longer than the stop
+    grace period: the driver gives them up, and before it exits tells every trial they
+    left RUNNING (failed: their scores never reached the ledger), so the storage holds
+    no open trial; the same command then ends at the budget."""
+    from molspace.optimization.parallel import STOP_GRACE_SECONDS
+
+    toml = _shared_toml(tmp_path / "opt.toml", budget=12, batch_size=4)
+    args = [str(MOLSPACE), "optimize", str(toml), "--out", str(tmp_path / "o")]
+    args += ["--workers", "2"]
+    # any scoring call takes at least two grace periods
+    env = _oracle_env(tmp_path, delay=2 * STOP_GRACE_SECONDS, gate=2)
+    proc = subprocess.Popen(
+        args, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.time() + 240
+    while len({pid for pid, _ in oracle_calls(tmp_path)}) < 2 and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)  # both workers are inside their first scoring call
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-3000:]
+    study = _load(str(tmp_path / "o" / "study.db"))
+    states = Counter(t.state.name for t in study.trials)
+    assert set(states) <= {"COMPLETE", "FAIL"}, states  # nothing left RUNNING
+    settled = [t.user_attrs["mol"] for t in study.trials if t.state.name == "FAIL"]
+    assert settled and all(m.get("recovered_by") == "driver" for m in settled)
+    env["MOLSPACE_TEST_ORACLE_DELAY"] = "0"
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "12/12 molecules scored" in done.stderr
+    final = _load(str(tmp_path / "o" / "study.db"))
+    assert {t.state.name for t in final.trials} <= {"COMPLETE", "FAIL"}
+
+
 @pytest.mark.slow
 def test_moses_defaults_work_from_any_directory(tmp_path: Path, monkeypatch) -> None:
     """The PCA library and the novelty set default to the installed MOSES training set,
