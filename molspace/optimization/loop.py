@@ -96,7 +96,8 @@ class SearchLoop:
     course: Course = field(init=False)  # repeats over the last two batches
 
     def __post_init__(self) -> None:
-        self.course = Course(window=max(2 * self.config.batch_size, 16))
+        window = max(2 * self.config.batch_size, 16)
+        self.course = Course(window=window, threshold=self.config.repeat_threshold)
 
     def run(self, max_trials: int) -> bool:
         """Batches until the budget is scored, ``max_trials`` is reached or a stop is

@@ -98,3 +98,12 @@ def test_progress_bar_on_a_terminal() -> None:
     shown = stream.getvalue()
     assert "7/10" in shown and "best 0.700" in shown and "feasible 5" in shown
     assert "repeats 50%" in shown
+
+
+def test_a_threshold_of_one_never_changes_course() -> None:
+    course = Course(window=4, threshold=1.0)
+    for _ in range(5):
+        course.observe([True] * 4)
+    assert course.level == 0 and course.repeat_fraction == 1.0
+    with pytest.raises(ValueError):
+        Course(window=4, threshold=0.0)
