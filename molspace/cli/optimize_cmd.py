@@ -16,6 +16,12 @@ def optimize_command(
     pmo: str | None = typer.Option(None, "--pmo", help="Score with a PMO task (e.g. qed)."),
     sampler: str | None = typer.Option(None, "--sampler", help="tpe, cmaes, gp, nsga2 or random."),
     budget: int | None = typer.Option(None, "--budget", help="Unique molecules to score."),
+    max_trials: int | None = typer.Option(
+        None,
+        "--max-trials",
+        help="Stop after this many trials even if the budget is not scored "
+        "(default: 10 x budget + 10 batches).",
+    ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Trials per batch."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
     storage: str | None = typer.Option(
@@ -39,6 +45,12 @@ def optimize_command(
         "--stale-after",
         help="Seconds without a heartbeat before a worker on another machine counts as dead.",
     ),
+    progress_every: float = typer.Option(
+        10.0,
+        "--progress-every",
+        min=0.0,
+        help="When stderr is not a terminal: seconds between progress lines.",
+    ),
 ) -> None:
     """Optimize molecules in the latent space with Optuna (resumes an existing study)."""
     from molspace.errors import ConfigError
@@ -50,6 +62,7 @@ def optimize_command(
         "pmo": pmo,
         "sampler": sampler,
         "budget": budget,
+        "max_trials": max_trials,
         "batch_size": batch_size,
         "seed": seed,
         "storage": storage,
@@ -70,14 +83,33 @@ def optimize_command(
         from molspace.cluster import connect
 
         with connect(scheduler=scheduler) as handle:  # unreachable: a one-line error
-            summary = optimize(cfg, objective, out_dir=out, workers=workers, client=handle.client)
+            summary = optimize(
+                cfg,
+                objective,
+                out_dir=out,
+                workers=workers,
+                client=handle.client,
+                progress=True,
+                progress_every=progress_every,
+            )
     else:
-        summary = optimize(cfg, objective, out_dir=out, workers=workers)
+        summary = optimize(
+            cfg,
+            objective,
+            out_dir=out,
+            workers=workers,
+            progress=True,
+            progress_every=progress_every,
+        )
     line = (
         f"{summary['n_oracle_calls']}/{summary['budget']} molecules scored in "
-        f"{summary['n_trials']} trials ({summary['seconds']} s); outputs in {out}"
+        f"{summary['n_trials']} trials ({summary['seconds']} s), "
+        f"{summary['n_feasible']} feasible (candidates.csv), every scored molecule in "
+        f"scored.csv; outputs in {out}"
     )
     typer.echo(line, err=True)
+    if summary.get("message"):
+        typer.echo(summary["message"], err=True)
     if summary["stopped"]:
         typer.echo("stopped on request; run the same command again to resume", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -85,6 +85,13 @@ class OptimizeConfig(StrictModel):
     local_crossover: float = Field(
         0.0, ge=0.0, le=1.0, description="share of local moves that blend two top molecules"
     )
+    repeat_threshold: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="change course (larger steps, restarts) when more than this share of "
+        "the last two batches decoded known molecules; 1 = never",
+    )
     temperature: float = Field(0.0, ge=0.0)
     penalty: float = Field(0.0, description="value told for invalid/degenerate/infeasible")
     space: SpaceSpec = Field(default_factory=SpaceSpec)

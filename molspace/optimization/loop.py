@@ -6,10 +6,16 @@ oracle ledger, scores the ones this process won in one scorer call and tells eve
 The budget counts unique scored molecules (the PMO convention); the ledger makes it exact
 across re-runs and across every process sharing the storage. A stop request (SIGTERM,
 SIGINT, the driver's stop event) is honoured between batches.
+
+Local moves start from feasible parents only (the least infeasible ones while none is
+feasible), so a constrained search stays in its feasible region. When most recent trials
+decode molecules already known, the loop changes course (``molspace.optimization.course``);
+past ``max_trials`` it stops and says why (``stop_reason``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,16 +26,21 @@ import numpy as np
 
 from molspace.optimization.cache import OracleCache
 from molspace.optimization.config import OptimizeConfig
+from molspace.optimization.course import Course, Plan
 from molspace.optimization.decoding import DecodedRow, new_molecules, prepare_rows, trial_latents
 from molspace.optimization.ledger import OracleLedger
+from molspace.optimization.progress import Snapshot
 from molspace.optimization.proposals import enqueue_children
 from molspace.optimization.retrain import Retrainer
 from molspace.optimization.scoring import Constraints, Scorer
 from molspace.optimization.space import LatentSearchSpace
-from molspace.optimization.study import scored_records
+from molspace.optimization.study import Z_ATTR, scored_records
 from molspace.optimization.telling import judge, tell_trial
 
-__all__ = ["Progress", "SearchLoop", "Timings"]
+__all__ = ["STOP_REASONS", "Progress", "SearchLoop", "Timings"]
+
+#: Why a loop returned: its budget scored, a stop request, or its trial cap.
+STOP_REASONS = ("budget", "stop_requested", "trial_cap")
 
 
 class Timings(dict[str, float]):
@@ -53,6 +64,8 @@ class Progress:
     n_total: int = 0  # trials in the study (numbers are contiguous)
     scored: int = 0  # molecules scored in the study, from the ledger's last answer
     held: int = 0  # ... plus molecules claimed by live workers and not scored yet
+    n_repeats: int = 0  # trials this worker told a molecule known before the trial
+    decoded: set[str] = field(default_factory=set)  # distinct valid molecules seen
 
     def update(self, counts: Any) -> None:
         self.held, self.scored = counts.held, counts.scored
@@ -75,16 +88,33 @@ class SearchLoop:
     retrainer: Retrainer | None = None
     parents: dict[str, np.ndarray] = field(default_factory=dict)  # molecule -> its exact z
     timings: Timings = field(default_factory=Timings)
+    # molecule -> summed constraint violation (0: feasible), for every molecule told here
+    violation: dict[str, float] = field(default_factory=dict)
+    seeds: dict[str, np.ndarray] = field(default_factory=dict)  # seed -> its encoding
+    on_batch: Callable[[Snapshot], None] | None = None
+    stop_reason: str = ""  # one of STOP_REASONS once run() returned
+    course: Course = field(init=False)  # repeats over the last two batches
+
+    def __post_init__(self) -> None:
+        window = max(2 * self.config.batch_size, 16)
+        self.course = Course(window=window, threshold=self.config.repeat_threshold)
 
     def run(self, max_trials: int) -> bool:
         """Batches until the budget is scored, ``max_trials`` is reached or a stop is
         requested (returns True then). Waits while live workers hold the last claims."""
         budget, p = self.config.budget, self.progress
         wait = 0.02
+        if self.on_batch is not None:  # where a resumed run starts from
+            self.on_batch(self.snapshot())
         while True:
             if self.should_stop():
+                self.stop_reason = "stop_requested"
                 return True
-            if p.scored >= budget or p.n_total >= max_trials:
+            if p.scored >= budget:
+                self.stop_reason = "budget"
+                return False
+            if p.n_total >= max_trials:
+                self.stop_reason = "trial_cap"
                 return False
             if p.held >= budget:  # the rest is claimed: wait for its scores or expiry
                 p.update(self.ledger.status())
@@ -108,13 +138,34 @@ class SearchLoop:
             z, rows = self.decode(trials)
             wanted = new_molecules(trials, rows, self.cache)
             fresh, unresolved = self.claim_and_score(wanted, claims)
+            repeats = []
             with self.timings("tell"):
                 for trial, row, zi in zip(trials, rows, z, strict=True):
-                    self.tell(trial, self.outcome(row, zi, fresh, unresolved))
+                    told_ = self.outcome(row, zi, fresh, unresolved)
+                    repeats.append(told_[0].get("status") == "cached")
+                    self.tell(trial, told_)
                     told.add(trial.number)
         except BaseException:
             self.abort(trials, told, claims)
             raise
+        self.progress.n_repeats += sum(repeats)
+        self.course.observe(repeats)
+        if self.on_batch is not None:
+            self.on_batch(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        """This worker's reading of the search (the scored count is study-wide)."""
+        feasible = [e for e in self.cache.entries() if self.violation.get(e.smiles, 0.0) == 0]
+        return Snapshot(
+            scored=self.progress.scored,
+            budget=self.config.budget,
+            trials=self.progress.n_total,
+            feasible=len(feasible),
+            best=max((e.values[0] for e in feasible), default=None),
+            repeat_fraction=self.course.repeat_fraction,
+            distinct=len(self.progress.decoded),
+            level=self.course.level,
+        )
 
     # --- the stages, in the order a batch runs them ---------------------------------
 
@@ -132,26 +183,74 @@ class SearchLoop:
             self.parents = self.retrainer.run(self.latent, self.cache.entries(), n, seed)
 
     def propose_children(self) -> None:
-        """Enqueue the batch's share of local moves around the current top molecules,
-        once enough molecules are scored for the sampler to have started."""
+        """Enqueue the batch's share of local moves around the current top (feasible)
+        molecules, once enough molecules are scored for the sampler to have started or
+        as soon as the search repeats itself; and random restarts when it keeps doing so."""
         cfg = self.config
-        warm = self.cache.n_calls >= max(cfg.batch_size, 2 * self.space.n_params)
-        if not warm or not self.parents:
+        plan = self.course.plan(cfg.batch_size, cfg.local_fraction, cfg.local_sigma)
+        if plan.n_restart:
+            self.enqueue_restarts(plan)
+        # the sampler's random start-up phase, at most a quarter of the budget; one batch
+        # when constrained (the feasible region is found from the least infeasible)
+        startup = min(
+            max(cfg.batch_size, 2 * self.space.n_params), max(cfg.batch_size, cfg.budget // 4)
+        )
+        if self.constraints.active:
+            startup = min(cfg.batch_size, max(1, cfg.budget // 4))
+        warm = self.cache.n_calls >= startup or plan.level > 0
+        pool = self.parent_pool()
+        if not warm or not pool:
             return
-        top = sorted(
-            (e for e in self.cache.entries() if e.smiles in self.parents),
-            key=lambda e: e.values[0],
-            reverse=True,
-        )[: cfg.local_top]
+        top = pool[: cfg.local_top]
+        if plan.wide and len(pool) > cfg.local_top:  # the best half, and others at random
+            half = math.ceil(cfg.local_top / 2)
+            others = pool[half:]
+            pick = self.rng.choice(len(others), size=cfg.local_top - half, replace=False)
+            top = pool[:half] + [others[int(i)] for i in sorted(pick)]
         enqueue_children(
             self.study,
             self.space,
-            [(e.smiles, self.parents[e.smiles]) for e in top],
-            round(cfg.batch_size * cfg.local_fraction),
+            top,
+            plan.n_local,
             self.rng,
-            sigma=cfg.local_sigma,
+            sigma=plan.sigma,
             crossover=cfg.local_crossover,
         )
+
+    def parent_pool(self) -> list[tuple[str, np.ndarray]]:
+        """Molecules with a known latent vector, best first: the feasible ones when any is
+        (all when there are no constraints), else the least infeasible first."""
+        entries = [e for e in self.cache.entries() if e.smiles in self.parents]
+        if self.constraints.active:
+            feasible = [e for e in entries if self.violation.get(e.smiles) == 0.0]
+            if feasible:
+                entries = feasible
+            else:
+                entries = [e for e in entries if e.smiles in self.violation]
+                entries.sort(key=lambda e: (self.violation[e.smiles], -e.values[0]))
+                return [(e.smiles, self.parents[e.smiles]) for e in entries]
+        entries.sort(key=lambda e: e.values[0], reverse=True)
+        return [(e.smiles, self.parents[e.smiles]) for e in entries]
+
+    def enqueue_restarts(self, plan: Plan) -> None:
+        """Random restarts: children of the seeds with the plan's step (half of them when
+        there are seeds), the rest drawn uniformly from the search space."""
+        n = plan.n_restart
+        if self.seeds:
+            seeds = list(self.seeds.items())
+            n_seed = n // 2 if n > 1 else n
+            enqueue_children(
+                self.study, self.space, seeds, n_seed, self.rng, sigma=plan.sigma, crossover=0.0
+            )
+            n -= n_seed
+        if n <= 0:
+            return
+        bound = self.space.bound
+        x = self.rng.uniform(-bound, bound, size=(n, self.space.n_params))
+        z = self.space.to_latent(x)
+        for params, zi in zip(self.space.params_of(x), z, strict=True):
+            attrs = {"restart": "space", Z_ATTR: np.round(zi, 5).tolist()}
+            self.study.enqueue_trial(params, user_attrs=attrs)
 
     def ask(self) -> list[Any]:
         with self.timings("ask"):
@@ -219,6 +318,8 @@ class SearchLoop:
         info: dict[str, Any] = {"smiles": s, "z": np.round(z, 5).tolist(), "worker": self.worker_id}
         if self.retrainer is not None:  # z belongs to the model after this many rounds
             info["model_round"] = len(self.retrainer.rounds)
+        if row.reason != "invalid":
+            self.progress.decoded.add(s)
         if row.reason is not None:
             info["status"] = "invalid" if row.reason == "invalid" else "degenerate"
             info["reason"] = row.reason
@@ -232,6 +333,8 @@ class SearchLoop:
         info["components"] = entry.components
         self.parents.setdefault(s, z)
         values, cons = self.judge(entry.values, row.mol, info)
+        if cons is not None:
+            self.violation[s] = sum(max(v, 0.0) for v in cons.values())
         return info, values, cons
 
     def judge(

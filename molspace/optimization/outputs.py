@@ -1,9 +1,12 @@
 """What an optimization run leaves behind: candidates, Pareto front, history, plots, summary.
 
 Everything is derived from the Optuna study (the single source of truth, so a resumed or
-multi-worker run reports all its molecules): one row per distinct scored molecule with its
-objective values, components, the trial that found it, whether it meets the constraints,
-novelty against the training set and similarity to the seed molecules.
+multi-worker run reports all its molecules). ``scored.parquet``/``.csv`` hold one row per
+distinct scored molecule with its objective values, components, the trial that found it,
+whether it meets the constraints (``feasible``) and which it violates (``violated``),
+novelty against the training set and similarity to the seed molecules. The candidates
+table (``candidates.parquet``/``.csv``), the one a user reads first, holds the feasible
+ones only, ranked.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["candidates_table", "novelty_hashes", "trials_table", "write_outputs"]
+__all__ = [
+    "candidates_table",
+    "feasible_candidates",
+    "novelty_hashes",
+    "trials_table",
+    "write_outputs",
+]
 
 
 def trials_table(study: Any) -> pd.DataFrame:
@@ -35,6 +44,7 @@ def trials_table(study: Any) -> pd.DataFrame:
             "reason": mol.get("reason", ""),
             "seed_smiles": t.user_attrs.get("seed_smiles", ""),
             "local_parent": t.user_attrs.get("local_parent", ""),
+            "restart": t.user_attrs.get("restart", ""),  # a restart across the search space
         }
         for i, v in enumerate(t.values or []):
             row[f"value_{i}"] = v
@@ -108,7 +118,8 @@ def candidates_table(
     seeds: Sequence[str] = (),
     novelty_reference: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Distinct scored molecules, best first, with components, novelty and seed similarity."""
+    """Distinct scored molecules, best first, with components, feasibility (and the
+    violated constraints), novelty and seed similarity."""
     rows = []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         mol = t.user_attrs.get("mol", {})
@@ -117,14 +128,16 @@ def candidates_table(
         row: dict[str, Any] = {"smiles": mol["smiles"], "trial": t.number}
         for name, value in zip(objective_names, t.values, strict=False):
             row[name] = value
-        row["feasible"] = mol.get("feasible", True)
+        row["feasible"] = bool(mol.get("feasible", True))
+        row["violated"] = ",".join(mol.get("violated", []))
         for key, value in mol.get("components", {}).items():
             if key not in row:
                 row[key] = value
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
-        return pd.DataFrame(columns=["rank", "smiles", *objective_names, "trial", "feasible"])
+        columns = ["rank", "smiles", *objective_names, "trial", "feasible", "violated"]
+        return pd.DataFrame(columns=columns)
     table = table.drop_duplicates("smiles", keep="first")
     table.insert(2, "oracle_call", np.arange(1, len(table) + 1))
     if novelty_reference:
@@ -132,6 +145,13 @@ def candidates_table(
     if seeds:
         table["seed_similarity"] = _seed_similarity(table["smiles"].tolist(), seeds)
     table = table.sort_values(objective_names[0], ascending=False, kind="stable")
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def feasible_candidates(scored: pd.DataFrame) -> pd.DataFrame:
+    """The feasible rows of a scored table, ranked again from 1 (best first)."""
+    table = scored[scored["feasible"].astype(bool)].drop(columns=["rank"])
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table.reset_index(drop=True)
 
@@ -169,7 +189,8 @@ def write_outputs(
     summary: dict[str, Any] | None = None,
     n_top: int = 20,
 ) -> dict[str, Path]:
-    """Write candidates (Parquet + CSV), Pareto front, trials, plots and summary.json."""
+    """Write the candidates (feasible, ranked) and every scored molecule (Parquet + CSV),
+    the Pareto front, trials, plots and summary.json."""
     from molspace.chem.draw import mols_to_grid_svg
     from molspace.io import write_table
     from molspace.versions import versions
@@ -177,18 +198,21 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    table = candidates_table(study, objective_names, seeds, novelty_reference)
+    scored = candidates_table(study, objective_names, seeds, novelty_reference)
+    table = feasible_candidates(scored)
     for ext in ("parquet", "csv"):
         paths[f"candidates_{ext}"] = write_table(table, out / f"candidates.{ext}")
+        paths[f"scored_{ext}"] = write_table(scored, out / f"scored.{ext}")
     paths["trials"] = write_table(trials_table(study), out / "trials.csv")
     if len(objective_names) > 1:
         best = {t.number for t in study.best_trials}
         front = table[table["trial"].isin(best)]
         paths["pareto"] = write_table(front, out / "pareto.csv")
         write_table(front, out / "pareto.parquet")
-    if not table.empty:
-        _plot_history(table, objective_names[0], out / "history.png")
+    if not scored.empty:
+        _plot_history(scored, objective_names[0], out / "history.png")
         paths["history"] = out / "history.png"
+    if not table.empty:
         top = table.head(n_top)
         legends = [
             f"#{r} {v:.3f}" for r, v in zip(top["rank"], top[objective_names[0]], strict=True)
@@ -197,7 +221,7 @@ def write_outputs(
         (out / "top_molecules.svg").write_text(svg)
         paths["top_molecules"] = out / "top_molecules.svg"
     record = {
-        "n_candidates": len(table),
+        "n_candidates": len(table),  # feasible molecules; scored.* has every one
         "best": table.head(5)[["smiles", objective_names[0]]].to_dict("records")
         if not table.empty
         else [],

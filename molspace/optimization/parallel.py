@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from molspace.errors import ConfigError
 from molspace.optimization.config import OptimizeConfig
+from molspace.optimization.progress import Snapshot, snapshot_of
 from molspace.optimization.run import run_optimization
 from molspace.optimization.scoring import build_scorer
 from molspace.optimization.study import load_study, resolve_space, seed_smiles
@@ -55,6 +56,7 @@ def _worker(
         "n_new_calls": result.n_new_calls,
         "n_calls": result.n_calls,
         "stopped": result.stopped,
+        "stop_reason": result.stop_reason,
         "seconds": result.seconds,
         "retrain_rounds": list(result.retrain_rounds),
     }
@@ -87,6 +89,8 @@ def run_parallel(
     *,
     out_dir: str | Path,
     n_workers: int,
+    on_progress: Callable[[Snapshot], None] | None = None,
+    progress_every: float = 2.0,
 ) -> list[dict[str, Any]]:
     """Run ``n_workers`` loops on a Dask cluster against one shared storage.
 
@@ -95,6 +99,10 @@ def run_parallel(
     in-memory storage cannot be shared. A stop request in this process (SIGTERM/SIGINT,
     ``molspace.interrupt.request_stop``) or a failed worker sets a ``distributed.Event``
     that every worker polls between batches: each tells its batch and returns.
+    ``on_progress`` gets a ``Snapshot`` read from the storage every ``progress_every``
+    seconds while the workers run. Returns one dict per worker that finished: fewer than
+    ``n_workers`` when some were given up after ``STOP_GRACE_SECONDS`` (the caller tells
+    their trials, ``molspace.optimization.recovery.settle_running``).
     """
     from distributed import Event
 
@@ -131,15 +139,19 @@ def run_parallel(
         for i in range(n_workers)
     ]
     stopping: float | None = None
+    polled = time.monotonic()
     try:
         while not all(f.done() for f in futures):
+            if on_progress is not None and time.monotonic() - polled >= progress_every:
+                polled = time.monotonic()
+                on_progress(snapshot_of(study.get_trials(deepcopy=False), config.budget))
             if stopping is None and (stop_requested() or any(f.status == "error" for f in futures)):
                 event.set()  # the others finish their batch; a failure is raised below
                 stopping = time.monotonic()
             late = stopping is not None and time.monotonic() - stopping > STOP_GRACE_SECONDS
             if late and stop_requested():
                 # a worker still starting up (or in a slow batch): leave it; its claims
-                # and RUNNING trials are recovered on resume (stale_after)
+                # expire and the caller tells its RUNNING trials (settle_running)
                 client.cancel([f for f in futures if not f.done()])
                 return client.gather([f for f in futures if f.status == "finished"])
             time.sleep(0.1)

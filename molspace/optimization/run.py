@@ -20,11 +20,13 @@ from molspace.optimization.cache import OracleCache
 from molspace.optimization.config import OptimizeConfig
 from molspace.optimization.ledger import OracleLedger, open_ledger
 from molspace.optimization.loop import Progress, SearchLoop
+from molspace.optimization.progress import Snapshot
 from molspace.optimization.recovery import drain, recover
 from molspace.optimization.retrain import Retrainer
 from molspace.optimization.scoring import Constraints, Scorer, build_scorer
 from molspace.optimization.study import (
     MOL_ATTR,
+    Z_ATTR,
     load_study,
     resolve_space,
     scored_records,
@@ -45,6 +47,8 @@ class OptimizeResult:
     budget: int
     stopped: bool
     seconds: float
+    stop_reason: str = ""  # budget, stop_requested or trial_cap (molspace.optimization.loop)
+    max_trials: int = 0
     overhead_seconds: dict[str, float] = field(default_factory=dict)
     retrain_rounds: list[dict[str, Any]] = field(default_factory=list)
 
@@ -62,12 +66,13 @@ def run_optimization(
     scorer: Scorer | None = None,
     worker_id: int = 0,
     should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[Snapshot], None] | None = None,
 ) -> OptimizeResult:
     """Run (or resume) the study until ``config.budget`` unique molecules are scored.
 
     ``latent``/``scorer`` default to what the config names; pass them to reuse loaded
     objects (tests, benchmarks). ``should_stop`` (default: SIGTERM/SIGINT seen) is polled
-    between batches.
+    between batches; ``on_batch`` gets a ``Snapshot`` after every batch (progress).
     """
     from molspace.interrupt import stop_requested
     from molspace.optimization.storage import storage_url
@@ -88,8 +93,10 @@ def run_optimization(
     try:
         stop = should_stop or stop_requested
         loop = _open_loop(study, ledger, records, config, latent, scorer, worker_id, stop)
+        loop.on_batch = on_batch
         recover(loop)
-        stopped = loop.run(config.max_trials or 10 * config.budget + 10 * config.batch_size)
+        max_trials = trial_cap(config)
+        stopped = loop.run(max_trials)
         if not stopped:
             drain(loop)
         recover(loop)  # a worker that died while this one ran leaves nothing RUNNING
@@ -104,9 +111,16 @@ def run_optimization(
         budget=config.budget,
         stopped=stopped,
         seconds=time.perf_counter() - start,
+        stop_reason=loop.stop_reason,
+        max_trials=max_trials,
         overhead_seconds=dict(loop.timings),
         retrain_rounds=list(loop.retrainer.rounds) if loop.retrainer else [],
     )
+
+
+def trial_cap(config: OptimizeConfig) -> int:
+    """``max_trials``, or 10 trials per molecule of the budget plus 10 batches."""
+    return config.max_trials or 10 * config.budget + 10 * config.batch_size
 
 
 def _open_loop(
@@ -128,7 +142,7 @@ def _open_loop(
     asked = sum(1 for t in trials if t.state != optuna.trial.TrialState.WAITING)
     counts = ledger.start(asked, records)
     seeds = seed_smiles(config) if worker_id == 0 else []
-    space, _ = resolve_space(study, config, latent, seeds, ledger)
+    space, seed_latents = resolve_space(study, config, latent, seeds, ledger)
     if space.latent_dim != latent.latent_dim:
         raise ConfigError(
             f"study {config.study_name!r} was built for a {space.latent_dim}-dim latent "
@@ -150,11 +164,33 @@ def _open_loop(
         progress=Progress(n_total=len(trials), scored=counts.scored, held=counts.held),
         retrainer=Retrainer(retrain, retrain.every) if retrain.every else None,
     )
+    if seeds and seed_latents is not None:
+        loop.seeds = {
+            s: np.asarray(z, dtype=float) for s, z in zip(seeds, seed_latents, strict=True)
+        }
     for t in trials:
         mol = t.user_attrs.get(MOL_ATTR)
-        if mol and mol.get("status") == "scored" and mol.get("z"):
+        seed = t.user_attrs.get("seed_smiles")
+        if seed and t.user_attrs.get(Z_ATTR):  # restarts start from the seeds
+            loop.seeds[seed] = np.asarray(t.user_attrs[Z_ATTR], dtype=float)
+        if not mol:
+            continue
+        if mol.get("smiles") and mol.get("status") not in ("invalid", "error", "abandoned"):
+            loop.progress.decoded.add(mol["smiles"])
+        if mol.get("status") == "scored" and "feasible" in mol:
+            loop.violation[mol["smiles"]] = _violation(mol)
+        if mol.get("status") == "scored" and mol.get("z"):
             loop.parents[mol["smiles"]] = np.asarray(mol["z"], dtype=float)
     return loop
+
+
+def _violation(mol: dict[str, Any]) -> float:
+    """Summed constraint violation of a told molecule (1 for an infeasible one told
+    before the constraint values were recorded)."""
+    if mol.get("feasible"):
+        return 0.0
+    values = mol.get("constraints") or {}
+    return sum(max(float(v), 0.0) for v in values.values()) or 1.0
 
 
 def _own_model_copy(latent: Any) -> Any:

@@ -25,11 +25,15 @@ def judge(
     penalty: float,
 ) -> tuple[tuple[float, ...], dict[str, float] | None]:
     """The values told for a scored molecule and its constraint values; records
-    ``feasible`` in ``info``."""
+    ``feasible``, the constraint values and the names of the violated ones in ``info``
+    (the outputs list them; Optuna's own copy, ``Trial.set_constraint``, is for the
+    sampler)."""
     if not constraints.active:
         return values, None
     cons = constraints.values(mol)
     info["feasible"] = bool(all(c <= 0 for c in cons.values()))
+    info["constraints"] = {k: round(float(v), 4) for k, v in cons.items()}
+    info["violated"] = [k for k, v in cons.items() if v > 0]
     if not info["feasible"] and not sampler_handles_constraints(sampler):
         values = tuple(penalty for _ in values)
     return values, cons

@@ -7,6 +7,7 @@ so the tests count real oracle calls across processes, not what the trials claim
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -299,10 +300,21 @@ def test_two_dask_workers_share_a_journal(tmp_path: Path, monkeypatch) -> None:
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         Client(cluster) as client,
     ):
-        summary = optimize(config, out_dir=tmp_path / "o", workers=2, client=client)
+        snapshots: list = []
+        summary = optimize(
+            config,
+            out_dir=tmp_path / "o",
+            workers=2,
+            client=client,
+            progress=snapshots.append,
+            progress_every=0.1,
+        )
     study = _load(config.storage)
     calls = oracle_calls(tmp_path)
     assert_exact(study, 40, calls)
+    # the driver read the progress from the shared storage while the workers ran
+    assert snapshots and all(s.budget == 40 and 0 <= s.scored <= 40 for s in snapshots)
+    assert [s.scored for s in snapshots] == sorted(s.scored for s in snapshots)
     assert summary["n_oracle_calls"] == 40 and not summary["stopped"]
     # both workers contributed, each from its own process
     assert {t.user_attrs["mol"]["worker"] for t in study.trials} == {0, 1}
@@ -439,6 +451,55 @@ def test_worker_killed_between_score_and_tell(tmp_path: Path, latent) -> None:
     assert_exact(result.study, 10)
 
 
+@pytest.mark.slow
+def test_driver_tells_trials_of_workers_still_alive_after_the_stop(tmp_path: Path, latent) -> None:
+    """The parallel driver gave up on a worker after the stop grace period: the worker is
+    alive (its heartbeat beats, so recovery would leave its trials alone), yet every
+    RUNNING trial is told: the one whose molecule the ledger scored with that score, the
+    other failed; the worker's late tell changes nothing and its late score is refused,
+    so the ledger and the study agree."""
+    import optuna
+
+    from molspace.optimization.ledger import open_ledger
+    from molspace.optimization.recovery import recover, settle_running
+    from molspace.optimization.run import _open_loop
+    from molspace.optimization.space import LatentSearchSpace
+    from molspace.optimization.storage import make_storage
+
+    config = _config(tmp_path, budget=4)
+    run_optimization(config, out_dir=tmp_path, latent=latent)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.load_study(study_name="molspace", storage=make_storage(url))
+    space = LatentSearchSpace.from_json(study.user_attrs["space"])
+    a, b = study.ask(space.distributions()), study.ask(space.distributions())
+    worker = open_ledger(url, study.study_name, study._study_id, 10, 120.0)
+    worker.start(len(study.trials))
+    try:
+        worker.in_flight([a.number, b.number])
+        worker.claim(["Oc1ccccc1", "Nc1ccccc1"], {"Oc1ccccc1": a.number, "Nc1ccccc1": b.number})
+        worker.fill({"Oc1ccccc1": ([0.123], {"qed": 0.123})})
+        own = open_ledger(url, study.study_name, study._study_id, 10, 120.0)
+        try:
+            loop = _open_loop(study, own, [], config, latent, None, 1, lambda: False)  # type: ignore[arg-type]
+            assert recover(loop) == 0  # a live worker's trials: not orphans
+        finally:
+            own.close()
+        assert settle_running(study, url, config) == 2
+        late = study.tell(a, [0.5], skip_if_finished=True)  # the worker, too late
+        lost, counts = worker.fill({"Nc1ccccc1": ([0.4], {})})  # its trial was failed
+        assert lost == {"Nc1ccccc1"} and counts.scored == 5  # the 4 of the run + phenol
+    finally:
+        worker.close()
+    assert late.values == [0.123]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[a.number].state.name == "COMPLETE" and trials[a.number].values == [0.123]
+    assert trials[a.number].user_attrs["mol"]["smiles"] == "Oc1ccccc1"
+    assert trials[a.number].user_attrs["mol"]["status"] == "scored"
+    assert trials[b.number].state.name == "FAIL"
+    assert trials[b.number].user_attrs["mol"]["status"] == "abandoned"
+    assert not [t for t in trials.values() if t.state.name == "RUNNING"]
+
+
 SLOW_TELLER = """
 import sys, time
 import optuna
@@ -520,6 +581,46 @@ def test_stop_signal_reaches_dask_workers_and_resumes_exactly(tmp_path: Path, si
     assert done.returncode == 0, done.stderr[-3000:]
     assert "60/60 molecules scored" in done.stderr
     assert_exact(_load(str(tmp_path / "o" / "study.db")), 60, oracle_calls(tmp_path))
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_workers_given_up_after_the_grace_period_leave_no_trial_running(tmp_path: Path) -> None:
+    """SIGTERM while both Dask workers are inside a scoring call longer than the stop
+    grace period: the driver gives them up, and before it exits tells every trial they
+    left RUNNING (failed: their scores never reached the ledger), so the storage holds
+    no open trial; the run then resumes to its budget."""
+    from molspace.optimization.parallel import STOP_GRACE_SECONDS
+
+    toml = _shared_toml(tmp_path / "opt.toml", budget=8, batch_size=2)
+    args = [str(MOLSPACE), "optimize", str(toml), "--out", str(tmp_path / "o")]
+    # any scoring call takes at least two grace periods
+    env = _oracle_env(tmp_path, delay=2 * STOP_GRACE_SECONDS, gate=2)
+    proc = subprocess.Popen(
+        [*args, "--workers", "2"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 240
+    while len({pid for pid, _ in oracle_calls(tmp_path)}) < 2 and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)  # both workers are inside their first scoring call
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-3000:]
+    study = _load(str(tmp_path / "o" / "study.db"))
+    states = Counter(t.state.name for t in study.trials)
+    assert set(states) <= {"COMPLETE", "FAIL"}, states  # nothing left RUNNING
+    settled = [t.user_attrs["mol"] for t in study.trials if t.state.name == "FAIL"]
+    assert settled and all(m.get("recovered_by") == "driver" for m in settled)
+    env["MOLSPACE_TEST_ORACLE_DELAY"] = "0"  # resumed in one process
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "8/8 molecules scored" in done.stderr
+    final = _load(str(tmp_path / "o" / "study.db"))
+    assert {t.state.name for t in final.trials} <= {"COMPLETE", "FAIL"}
 
 
 @pytest.mark.slow
@@ -623,3 +724,50 @@ def test_sigterm_finishes_the_batch_and_exits_resumable(tmp_path: Path) -> None:
         states = dict(con.execute("select state, count(*) from trials group by state").fetchall())
     assert "RUNNING" not in states  # the batch in flight was told, nothing left dangling
     assert (out / "candidates.parquet").is_file()
+
+
+def _stuck_toml(path: Path, radius: float, sigma: float, budget: int, max_trials: int) -> Path:
+    """A search whose sampler can only propose one molecule: a ball of ``radius`` around
+    the seed, local steps of ``sigma``."""
+    path.write_text(
+        "[optimize]\n"
+        f'model = "{TINY}"\n'
+        'pmo = "qed"\n'
+        f"budget = {budget}\nbatch_size = 8\nmax_trials = {max_trials}\n"
+        f"local_sigma = {sigma}\n"
+        'seeds = ["CC(C)(C)C(=O)C(Oc1ccc(Cl)cc1)n1ccnc1"]\n'
+        'novelty_reference = ""\n'
+        f"space = {{ kind = 'ball', radius = {radius} }}\n"
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_a_search_that_repeats_itself_changes_course_and_fills_its_budget(tmp_path: Path) -> None:
+    """Every proposal of the sampler decodes to the seed's molecule and local steps are
+    far too small: the loop sees the repeats, widens its steps and restarts around the
+    seed and across the space until the budget is scored."""
+    toml = _stuck_toml(tmp_path / "s.toml", radius=0.01, sigma=0.02, budget=12, max_trials=400)
+    summary = optimize(toml, out_dir=tmp_path / "o")
+    assert summary["stop_reason"] == "budget" and summary["n_oracle_calls"] == 12
+    study = _load(str(tmp_path / "o" / "study.db"))
+    first = [t.user_attrs["mol"] for t in study.trials if t.number < 16]
+    assert len({m["smiles"] for m in first}) == 1  # the first two batches: one molecule
+    assert any(t.user_attrs.get("restart") == "space" for t in study.trials)
+    assert summary["n_repeats"] > 0 and summary["n_trials"] < 400
+    assert summary["n_distinct_decoded"] >= 12
+
+
+@pytest.mark.slow
+def test_a_search_stuck_for_good_stops_at_its_trial_cap_and_says_why(tmp_path: Path) -> None:
+    toml = _stuck_toml(tmp_path / "t.toml", radius=1e-4, sigma=1e-4, budget=16, max_trials=24)
+    args = [str(MOLSPACE), "optimize", str(toml), "--out", str(tmp_path / "o")]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("stopped at the trial cap (max_trials = 24): 1 of the budget of 16")
+    assert "1 distinct molecules decoded in 24 trials" in lines[-1]
+    assert lines[0].startswith("optimize: 0/16 scored")  # progress lines (stderr is a pipe)
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["stop_reason"] == "trial_cap" and summary["n_trials"] == 24
+    assert summary["n_repeats"] == 23 and summary["message"] == lines[-1]

@@ -231,8 +231,10 @@ def test_optimize_lead_workflow_reduced(tmp_path: Path) -> None:
     assert summary["n_oracle_calls"] == 16
     assert summary["config"]["study_name"] == "haloperidol"  # the config file's settings
     assert summary["config"]["constraints"]["min_similarity"] == 0.4
-    scored = pd.read_parquet(out / "optimize" / "study" / "candidates.parquet")
+    scored = pd.read_parquet(out / "optimize" / "study" / "scored.parquet")
+    candidates = pd.read_parquet(out / "optimize" / "study" / "candidates.parquet")
     shortlist = pd.read_parquet(out / "optimize" / "candidates.parquet")
     assert len(scored) == 16
     feasible = scored[scored["feasible"].astype(bool)]
+    assert candidates["smiles"].tolist() == feasible["smiles"].tolist()  # same order: rank
     assert set(shortlist["smiles"]) <= set(feasible["smiles"])

@@ -241,6 +241,12 @@ class OracleLedger(ABC):
         if smiles:
             self._run(lambda t: t.release(self.worker, list(smiles)))
 
+    def abandon_claims(self) -> None:
+        """Drop every unscored claim of the study, whoever holds it: the run is over and
+        its driver tells the trials left open. A worker still scoring then finds its
+        claim gone (``fill`` reports it lost), so no score lands on a trial told failed."""
+        self._run(lambda t: t.drop_unscored([]))
+
     def scored_trials(self, trials: Sequence[int]) -> dict[int, LedgerRow]:
         """The scored rows claimed by these trial numbers (keyed by trial number)."""
         if not trials:

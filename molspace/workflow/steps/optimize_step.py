@@ -109,10 +109,17 @@ def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
     if client is not None:  # one optimization loop per Dask worker, all on the shared study
         client.wait_for_workers(1)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-    summary = optimize(settings, objective, out_dir=out, client=client, workers=workers)
+    summary = optimize(
+        settings, objective, out_dir=out, client=client, workers=workers, progress=True
+    )
     if summary.get("stopped"):
         raise Interrupted(f"optimize stopped after {summary.get('n_oracle_calls')} oracle calls")
-    candidates = pd.read_parquet(out / "candidates.parquet")
+    if summary.get("message"):  # the trial cap ended it: say so, keep what was found
+        import sys
+
+        print(f"[{ctx.name}] {summary['message']}", file=sys.stderr)
+    candidates = pd.read_parquet(out / "candidates.parquet")  # the feasible ones
+    scored = out / "scored.parquet"
     short = shortlist(
         candidates, _screened_smiles(config.seed_hits), config.drop_known, config.shortlist
     )
@@ -129,15 +136,17 @@ def run(config: OptimizeStep, ctx: StepContext) -> StepResult:
     counts = {
         "oracle_calls": summary.get("n_oracle_calls"),
         "trials": summary.get("n_trials"),
-        "scored": len(candidates),
+        "scored": len(pd.read_parquet(scored, columns=["smiles"])),
+        "feasible": len(candidates),
         "shortlisted": len(short),
+        "stop_reason": summary.get("stop_reason"),
         "best": float(short[value].iloc[0]) if value and len(short) else None,
     }
     (ctx.step_dir / "shortlist.json").write_text(json.dumps(counts, indent=2) + "\n")
     return StepResult(
         outputs={
             "candidates": short_path,
-            "all_candidates": out / "candidates.parquet",
+            "all_candidates": scored,
             "summary": out / "summary.json",
         },
         counts=counts,
