@@ -14,7 +14,7 @@ from molspace.errors import InputError
 from molspace.optimization.config import OptimizeConfig, load_optimize_config
 from molspace.optimization.parallel import run_parallel, workers_client
 from molspace.optimization.run import run_optimization
-from molspace.optimization.scoring import build_scorer
+from molspace.optimization.scoring import build_scorer, rejection_counts
 from molspace.optimization.study import scored_records, seed_smiles
 
 __all__ = ["optimize"]
@@ -109,6 +109,8 @@ def optimize(
         for r in records:
             seen.setdefault(r["smiles"], r["values"][0])
         summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
+    trials = study.get_trials(deepcopy=False)
+    summary["prefilter_rejections"] = rejection_counts(t.user_attrs.get("mol", {}) for t in trials)
     if config.retrain.every:
         summary["retrain_rounds"] = rounds
     if novelty_note is not None:
