@@ -11,7 +11,7 @@ from molspace.config import parse_config
 from molspace.errors import ConfigError
 from molspace.optimization import OptimizeConfig
 from molspace.optimization.decoding import prepare_rows
-from molspace.optimization.scoring import ConstraintSpec, Constraints, rejection_counts
+from molspace.optimization.scoring import Constraints, ConstraintSpec, rejection_counts
 from molspace.screening import ScreenSpec, screen_partition
 
 CYCLOHEPTATRIENE = "Cn1nc(C(F)(F)F)cc1C(=O)NC1=CC=CCC=C1"
@@ -75,7 +75,8 @@ def test_decoded_rows_carry_the_reason_and_counts_add_up() -> None:
     decoded = [CYCLOHEPTATRIENE, CYCLOHEPTATRIENE, DIAZOCINE, ALDEHYDE, HALOPERIDOL, "C1CC", ""]
     rows = prepare_rows(decoded, gate_of)
     reasons = [None if r.reason is None else r.reason.split(":")[0] for r in rows]
-    assert reasons == ["ring_polyene", "ring_polyene", "ring_size", "mcf", None, "invalid", "invalid"]
+    expected = ["ring_polyene", "ring_polyene", "ring_size", "mcf", None, "invalid", "invalid"]
+    assert reasons == expected
     records = [
         {
             "smiles": r.smiles,
