@@ -296,7 +296,7 @@ class ConstraintSpec(StrictModel):
         DEFAULT_ELEMENTS, description="plus those of the seeds and leads; [] allows any"
     )
 
-    @field_validator("prefilter_alerts")
+    @field_validator("alert_families", "prefilter_alerts")
     @classmethod
     def _known_families(cls, families: tuple[str, ...]) -> tuple[str, ...]:
         for family in families:
