@@ -13,8 +13,8 @@ read it), or None:
   (default 3-7: cyclopropyl and cyclobutyl are common in drugs, 4-5% of ChEMBL's approved
   drugs each). Larger rings (macrocycles) are allowed only when a reference molecule
   (a seed or lead) has a ring of that size.
-* ``ring_sp_atom`` — an sp atom (a triple bond or cumulated double bonds) in a ring of
-  fewer than 9 atoms: the 180° angle does not fit (cyclooctyne is the smallest isolable
+* ``ring_sp_atom`` — an sp atom (a triple bond or a carbon with cumulated double bonds)
+  in a ring of fewer than 9 atoms: the 180° angle does not fit (cyclooctyne is the smallest isolable
   cycloalkyne).
 * ``strained_ring`` — a double bond in a 3- or 4-membered ring, or a C=C/C=N exocyclic to
   one (cyclopropene, cyclobutene, methylenecyclobutane); exocyclic C=O and S=O are kept
@@ -68,9 +68,9 @@ _TRIPLE = Chem.BondType.TRIPLE
 @lru_cache(maxsize=1)
 def _quick_patterns() -> tuple[Chem.Mol, Chem.Mol, Chem.Mol]:
     """Necessary conditions matched in C++ before a rule's Python walk: a ring triple bond,
-    an atom with a ring double bond and another double bond, a double bond on an atom of
+    a carbon with a ring double bond and another double bond, a double bond on an atom of
     a 3- or 4-membered ring."""
-    patterns = ("*#&@*", "*=&@*=*", "[r3,r4]=*")
+    patterns = ("*#&@*", "*=&@[#6]=*", "[r3,r4]=*")
     triple, cumulated, small = (Chem.MolFromSmarts(p) for p in patterns)
     return triple, cumulated, small
 
@@ -93,7 +93,7 @@ def _ring_sp_atom(mol: Chem.Mol) -> str | None:
             if size < 9:
                 return f"ring_sp_atom: triple bond in a {size}-membered ring"
     for atom in mol.GetAtoms():
-        if not atom.IsInRing():
+        if not atom.IsInRing() or atom.GetAtomicNum() != 6:  # hypervalent S=, P= bend
             continue
         doubles = [b for b in atom.GetBonds() if b.GetBondType() == _DOUBLE]
         if len(doubles) >= 2 and any(b.IsInRing() for b in doubles):

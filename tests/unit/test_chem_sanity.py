@@ -82,6 +82,7 @@ def test_each_rule_names_itself(smiles: str, expected: str) -> None:
         "C1=CC2CC1C=C2",  # norbornadiene: no double bond at a bridgehead
         "O=C1CC(C(=O)Nc2ccccc2)C1",  # cyclobutanone: exocyclic C=O is fine
         "O=S1(=O)CC(NC(=O)c2ccccc2)C1",  # thietane dioxide
+        "CS1(=O)=NCCCC1",  # a cyclic sulfoximine: S=N in the ring, S=O outside, not an allene
         "O=C(NC1CC1)c1ccc2c(c1)C=CC=C2",  # naphthalene-like, not a ring polyene
     ],
 )
