@@ -147,9 +147,9 @@ def test_mcf_matches_what_moses_matches_with_explicit_hydrogens() -> None:
     with explicit hydrogens), pattern by pattern, on NCI compounds and drugs."""
     patterns = [(name, Chem.MolFromSmarts(smarts)) for name, smarts in mcf_patterns()]
     assert len(patterns) == 22
-    nci = (ROOT / "libraries" / "nci" / "first_5K.smi").read_text().splitlines()[:1500]
+    nci = (ROOT / "libraries" / "nci" / "first_5K.smi").read_text().splitlines()[:1000]
     with open(ROOT / "libraries" / "drugs" / "chembl_drugs.csv", newline="") as handle:
-        drugs = [row["smiles"] for row in csv.DictReader(handle)][:500]
+        drugs = [row["smiles"] for row in csv.DictReader(handle)][:300]
     catalog = AlertCatalog(("mcf",))
     hits = 0
     for line in [*nci, *drugs]:
@@ -160,7 +160,7 @@ def test_mcf_matches_what_moses_matches_with_explicit_hydrogens() -> None:
         expected = [f"mcf:{name}" for name, p in patterns if with_h.HasSubstructMatch(p)]
         assert catalog.matches(mol) == expected, line
         hits += bool(expected)
-    assert hits > 100  # the comparison saw many matches, not only clean molecules
+    assert hits > 60  # the comparison saw many matches, not only clean molecules
 
 
 def test_mcf_is_an_alert_family_everywhere() -> None:
