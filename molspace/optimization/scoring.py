@@ -37,7 +37,7 @@ from molspace.chem.sanity import (
     check_elements,
 )
 from molspace.config import StrictModel
-from molspace.errors import ConfigError
+from molspace.errors import ConfigError, InvalidMoleculeError
 
 __all__ = [
     "PROPERTY_FUNCTIONS",
@@ -350,8 +350,6 @@ class Constraints:
     """
 
     def __init__(self, spec: ConstraintSpec, references: Sequence[str] = ()) -> None:
-        from molspace.errors import InvalidMoleculeError
-
         self.spec = spec
         self._lead_fps = []
         for smiles in spec.leads:
