@@ -1,6 +1,6 @@
 """Everything RDKit: parse and standardize with a reason, properties, rules and alerts,
-fingerprints and similarity. Drawing lives in :mod:`molspace.chem.draw` and the RDKit
-log capture in :mod:`molspace.chem.rdlog`.
+structure sanity (rings, elements), fingerprints and similarity. Drawing lives in
+:mod:`molspace.chem.draw` and the RDKit log capture in :mod:`molspace.chem.rdlog`.
 
 Stage 1, the bottom of the pipeline: may import only the base modules (``errors``).
 """
@@ -13,6 +13,7 @@ from molspace.chem.filters import (
     RULES,
     AlertCatalog,
     evaluate_rules,
+    mcf_patterns,
     rule_passes,
 )
 from molspace.chem.fingerprints import (
@@ -52,23 +53,35 @@ from molspace.chem.properties import (
     rotb,
     tpsa,
 )
+from molspace.chem.sanity import (
+    DEFAULT_ELEMENTS,
+    DEFAULT_RING_SIZES,
+    SANITY_RULES,
+    StructureSanity,
+    check_elements,
+)
 from molspace.chem.sascore import sa_score
 from molspace.chem.standardize import StandardizeOptions, standardize
 
 __all__ = [
     "ALERT_FAMILIES",
     "COUNT_PROPERTIES",
+    "DEFAULT_ELEMENTS",
+    "DEFAULT_RING_SIZES",
     "FINGERPRINT_KINDS",
     "PROPERTY_NAMES",
     "REASONS",
     "RULES",
     "RULE_PROPERTIES",
+    "SANITY_RULES",
     "AlertCatalog",
     "ParseResult",
     "StandardizeOptions",
+    "StructureSanity",
     "aromatic_rings",
     "bulk_tanimoto",
     "canonical_smiles",
+    "check_elements",
     "check_property_names",
     "clogp",
     "compile_smarts",
@@ -83,6 +96,7 @@ __all__ = [
     "hbd",
     "heavy_atoms",
     "inchikey",
+    "mcf_patterns",
     "mol_from_smiles",
     "mw",
     "parse_smiles",

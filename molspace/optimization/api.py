@@ -17,7 +17,7 @@ from molspace.optimization.parallel import run_parallel, workers_client
 from molspace.optimization.progress import ProgressReport, Snapshot, study_counts
 from molspace.optimization.recovery import settle_running
 from molspace.optimization.run import run_optimization, trial_cap
-from molspace.optimization.scoring import build_scorer
+from molspace.optimization.scoring import build_scorer, rejection_counts
 from molspace.optimization.study import scored_records, seed_smiles
 
 __all__ = ["optimize"]
@@ -164,6 +164,8 @@ def optimize(
         for r in records:
             seen.setdefault(r["smiles"], r["values"][0])
         summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
+    trials = study.get_trials(deepcopy=False)
+    summary["prefilter_rejections"] = rejection_counts(t.user_attrs.get("mol", {}) for t in trials)
     if config.retrain.every:
         summary["retrain_rounds"] = rounds
     if novelty_note is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from molspace.config import StrictModel
 from molspace.errors import ConfigError
@@ -96,7 +96,7 @@ class OptimizeConfig(StrictModel):
     penalty: float = Field(0.0, description="value told for invalid/degenerate/infeasible")
     space: SpaceSpec = Field(default_factory=SpaceSpec)
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
-    constraints: ConstraintSpec = Field(default_factory=ConstraintSpec)
+    constraints: ConstraintSpec = Field(default_factory=ConstraintSpec, validate_default=True)
     novelty_reference: str | None = Field(
         None,
         description="training set for novelty (None = MOSES train, skipped if not installed; "
@@ -108,6 +108,15 @@ class OptimizeConfig(StrictModel):
         description="seconds without a heartbeat after which a worker on another machine "
         "counts as dead: its unscored claims and RUNNING trials are freed",
     )
+
+    @field_validator("constraints")
+    @classmethod
+    def _prefilter_default(cls, spec: ConstraintSpec, info: ValidationInfo) -> ConstraintSpec:
+        """An unset prefilter is on for a design run and off for a PMO task, whose
+        published rows filter nothing (the summary's config then says which)."""
+        if spec.prefilter is not None:
+            return spec
+        return spec.model_copy(update={"prefilter": info.data.get("pmo") is None})
 
     @model_validator(mode="after")
     def _retrain_needs_one_objective(self) -> OptimizeConfig:

@@ -154,7 +154,7 @@ def _open_loop(
         space,
         latent,
         scorer,
-        Constraints(config.constraints),
+        Constraints(config.constraints, references=seed_smiles(config)),
         cache,
         config,
         ledger,

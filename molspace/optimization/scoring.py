@@ -8,24 +8,36 @@ when all are <= 0) so TPE, GP and NSGA-II can use them through ``constraints_fun
 
 Degenerate molecules (tiny fragments, long CH2 chains, disconnected pieces) are the way a
 latent optimizer games a property like penalized logP; they are rejected before the oracle
-is called, so they neither spend budget nor reach the candidates table.
+is called, so they neither spend budget nor reach the candidates table. The *prefilter*
+rejects, at the same point, what a medicinal chemist strikes out at a glance: structural
+alerts (MOSES's MCF by default) and the structure-sanity rules of
+``molspace.chem.sanity`` (ring sizes, strained or anti-Bredt rings, non-aromatic ring
+polyenes, elements). Every rejection keeps its reason (``"rule: detail"``), and
+:func:`rejection_counts` tallies them for the run's summary.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Descriptors, Lipinski, rdFingerprintGenerator, rdMolDescriptors
 
+from molspace.chem.filters import ALERT_FAMILIES, AlertCatalog
+from molspace.chem.sanity import (
+    DEFAULT_ELEMENTS,
+    DEFAULT_RING_SIZES,
+    StructureSanity,
+    check_elements,
+)
 from molspace.config import StrictModel
-from molspace.errors import ConfigError
+from molspace.errors import ConfigError, InvalidMoleculeError
 
 __all__ = [
     "PROPERTY_FUNCTIONS",
@@ -36,6 +48,7 @@ __all__ = [
     "build_scorer",
     "degenerate_reason",
     "longest_ch2_chain",
+    "rejection_counts",
 ]
 
 Scored = tuple[tuple[float, ...], dict[str, float]]
@@ -264,6 +277,48 @@ class ConstraintSpec(StrictModel):
     reject_degenerate: bool = True
     min_heavy_atoms: int = Field(10, ge=1)
     max_ch2_chain: int = Field(6, ge=1)
+    prefilter: bool | None = Field(
+        None,
+        description="reject before scoring (no oracle call) by prefilter_alerts, ring_sanity "
+        "and allowed_elements; None: on, except for a PMO task (its published rows filter "
+        "nothing)",
+    )
+    prefilter_alerts: tuple[str, ...] = Field(
+        ("mcf",), description="alert families rejected before scoring (mcf, pains, brenk, ...)"
+    )
+    ring_sanity: bool = Field(
+        True, description="ring sizes, strained/anti-Bredt rings, ring polyenes, sp ring atoms"
+    )
+    ring_sizes: tuple[int, ...] = Field(
+        DEFAULT_RING_SIZES, description="allowed ring sizes, plus those of the seeds and leads"
+    )
+    allowed_elements: tuple[str, ...] = Field(
+        DEFAULT_ELEMENTS, description="plus those of the seeds and leads; [] allows any"
+    )
+
+    @field_validator("alert_families", "prefilter_alerts")
+    @classmethod
+    def _known_families(cls, families: tuple[str, ...]) -> tuple[str, ...]:
+        for family in families:
+            if family not in ALERT_FAMILIES:
+                known = ", ".join(ALERT_FAMILIES)
+                raise ValueError(f"unknown alert family {family!r} (known: {known})")
+        return families
+
+    @field_validator("ring_sizes")
+    @classmethod
+    def _ring_sizes(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
+        if any(n < 3 for n in sizes):
+            raise ValueError(f"ring sizes start at 3 (got {sorted(sizes)})")
+        return sizes
+
+    @field_validator("allowed_elements")
+    @classmethod
+    def _elements(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return check_elements(symbols)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _check(self) -> ConstraintSpec:
@@ -282,28 +337,38 @@ def _morgan() -> Any:
     return rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
 
-@lru_cache(maxsize=4)
-def _alert_catalog(families: tuple[str, ...]) -> Any:
-    try:
-        from molspace.chem import AlertCatalog
-    except ImportError as exc:
-        raise ConfigError(f"no_alerts needs molspace.chem.AlertCatalog: {exc}") from None
+@lru_cache(maxsize=8)
+def _alert_catalog(families: tuple[str, ...]) -> AlertCatalog:
     return AlertCatalog(families=families)
 
 
 class Constraints:
-    """Evaluates a ``ConstraintSpec`` on molecules; ``active`` is False when nothing is asked."""
+    """Evaluates a ``ConstraintSpec`` on molecules; ``active`` is False when nothing is asked.
 
-    def __init__(self, spec: ConstraintSpec) -> None:
+    ``references`` (the run's seed molecules) widen the prefilter as the leads do: a ring
+    size or element a seed or lead has is allowed in its analogs.
+    """
+
+    def __init__(self, spec: ConstraintSpec, references: Sequence[str] = ()) -> None:
         self.spec = spec
         self._lead_fps = []
         for smiles in spec.leads:
             mol = Chem.MolFromSmiles(smiles)
             if mol is None:
-                from molspace.errors import InvalidMoleculeError
-
                 raise InvalidMoleculeError(f"{smiles}: lead does not parse")
             self._lead_fps.append(_morgan().GetFingerprint(mol))
+        self._sanity: StructureSanity | None = None
+        self._prefilter_alerts: AlertCatalog | None = None
+        if spec.prefilter is not False:  # None: a design run (PMO tasks resolve it to False)
+            if spec.ring_sanity or spec.allowed_elements:
+                self._sanity = StructureSanity.with_references(
+                    [*spec.leads, *references],
+                    spec.ring_sizes,
+                    spec.allowed_elements or None,
+                    rings=spec.ring_sanity,
+                )
+            if spec.prefilter_alerts:
+                self._prefilter_alerts = _alert_catalog(tuple(spec.prefilter_alerts))
 
     @property
     def active(self) -> bool:
@@ -311,9 +376,26 @@ class Constraints:
         return s.min_similarity is not None or bool(s.properties) or s.no_alerts
 
     def degenerate(self, mol: Chem.Mol | None) -> str | None:
-        if not self.spec.reject_degenerate:
-            return None if mol is not None else "invalid"
-        return degenerate_reason(mol, self.spec.min_heavy_atoms, self.spec.max_ch2_chain)
+        """Why a decoded molecule is not scored (``"rule: detail"``), or None: the
+        pre-scoring gate (invalid, degenerate, then the prefilter)."""
+        if mol is None:
+            return "invalid"
+        if self.spec.reject_degenerate:
+            reason = degenerate_reason(mol, self.spec.min_heavy_atoms, self.spec.max_ch2_chain)
+            if reason is not None:
+                return reason
+        return self.prefilter_reason(mol)
+
+    def prefilter_reason(self, mol: Chem.Mol) -> str | None:
+        """The first prefilter rule ``mol`` breaks: structure sanity, then the alerts
+        (``"mcf:MCF7"``: the family is the rule)."""
+        if self._sanity is not None:
+            reason = self._sanity.reason(mol)
+            if reason is not None:
+                return reason
+        if self._prefilter_alerts is not None:
+            return self._prefilter_alerts.first_match(mol)
+        return None
 
     def lead_similarity(self, mol: Chem.Mol) -> float:
         if not self._lead_fps:
@@ -343,3 +425,21 @@ class Constraints:
         if s.no_alerts:
             out["alerts"] = float(len(_alert_catalog(tuple(s.alert_families)).matches(mol)))
         return out
+
+
+def rejection_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Distinct molecules each pre-scoring rule removed, ``{rule: count}``, most first.
+
+    ``records`` are the trials' molecule records (``status`` ``"degenerate"``, ``reason``
+    ``"rule: detail"`` or ``"family:alert"``); invalid decodings are not a rule's doing
+    and are left out. A molecule decoded many times counts once.
+    """
+    seen: dict[str, set[str]] = {}
+    for record in records:
+        reason = record.get("reason")
+        if record.get("status") != "degenerate" or not reason:
+            continue
+        rule = str(reason).split(":", 1)[0].strip()
+        seen.setdefault(rule, set()).add(str(record.get("smiles", "")))
+    counts = {rule: len(smiles) for rule, smiles in seen.items()}
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))

@@ -215,7 +215,10 @@ class SubstructureComponent(_Base):
 
 
 class AlertsComponent(_Base):
-    """Number of structural alerts matched; by default 1.0 desirability when there are none."""
+    """Number of structural alerts matched; by default 1.0 desirability when there are none.
+
+    ``families``: any of ``molspace.chem.ALERT_FAMILIES`` (pains, brenk, nih, zinc, the
+    chembl sets, mcf: MOSES's medicinal-chemistry filters)."""
 
     type: Literal["alerts"]
     families: list[str] = Field(default_factory=lambda: ["pains", "brenk"], min_length=1)

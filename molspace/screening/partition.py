@@ -16,10 +16,11 @@ Output columns (input columns first, unchanged and in order):
 ``inchikey``           standard InChIKey (only with ``dedup = "inchikey"``)
 ``passed``             True when the molecule passed every filter
 ``failed_filter``      first failed filter (``duplicate``, a rule, a property name,
-                       ``include_smarts``, ``exclude_smarts``, ``alerts``,
+                       ``include_smarts``, ``exclude_smarts``, ``alerts``, ``sanity``,
                        ``min_similarity``, ``min_score``), else null
 ``pass_<filter>``      each filter's verdict (null when not evaluated)
 ``alert``              first matching structural alert (``family:description``)
+``sanity``             why the molecule fails the sanity filter (``ring_size: ...``)
 descriptors            ``screen.descriptors`` (float; NaN where RDKit failed)
 objective              each component's raw value, ``<name>_desirability``, ``score``
 ``query_id``           the most similar query (with ``[similarity]``)
@@ -60,6 +61,8 @@ def filter_names(spec: ScreenSpec) -> list[str]:
         names.append("exclude_smarts")
     if f.alerts:
         names.append("alerts")
+    if f.sanity:
+        names.append("sanity")
     if f.min_similarity is not None:
         names.append("min_similarity")
     if f.min_score is not None:
@@ -96,6 +99,7 @@ class Screener:
             RULE_PROPERTIES,
             AlertCatalog,
             StandardizeOptions,
+            StructureSanity,
             compile_smarts,
         )
         from molspace.scoring import Objective
@@ -118,6 +122,15 @@ class Screener:
         self.include = [compile_smarts(p) for p in f.include_smarts]
         self.exclude = [compile_smarts(p) for p in f.exclude_smarts]
         self.alerts = AlertCatalog(tuple(f.alerts)) if f.alerts else None
+        self.sanity = (
+            StructureSanity(
+                frozenset(f.ring_sizes),
+                frozenset(f.allowed_elements) if f.allowed_elements else None,
+                rings=f.ring_sanity,
+            )
+            if f.sanity
+            else None
+        )
         self.objective = Objective.from_spec(spec.objective) if spec.objective else None
         needed: list[str] = list(spec.screen.descriptors)
         for rule in f.rules:
@@ -169,7 +182,8 @@ class Screener:
 
     def _filters(
         self, mol: Chem.Mol, props: dict[str, float]
-    ) -> tuple[dict[str, bool], str | None]:
+    ) -> tuple[dict[str, bool], str | None, str | None]:
+        """Verdicts by filter, the first alert and the sanity reason."""
         from molspace.chem import rule_passes
 
         f = self.spec.filters
@@ -194,11 +208,17 @@ class Screener:
         for name, check in checks:
             verdicts[name] = bool(check())
             if short and not verdicts[name]:
-                return verdicts, None
+                return verdicts, None, None
         if self.alerts is not None:
             alert = self.alerts.first_match(mol)
             verdicts["alerts"] = alert is None
-        return verdicts, alert
+            if short and alert is not None:
+                return verdicts, alert, None
+        sanity: str | None = None
+        if self.sanity is not None:
+            sanity = self.sanity.reason(mol)
+            verdicts["sanity"] = sanity is None
+        return verdicts, alert, sanity
 
     # -- the partition ---------------------------------------------------------------------
 
@@ -208,6 +228,7 @@ class Screener:
         descriptors: dict[str, np.ndarray] = {p: np.full(n, np.nan) for p in self.properties}
         verdicts: dict[str, list[Any]] = {name: [None] * n for name in self.filters}
         alerts: list[str | None] = [None] * n
+        sanity: list[str | None] = [None] * n
         raw: list[dict[str, float] | None] = [None] * n
         seen: set[str] = set()
         smiles = table["smiles"].tolist()
@@ -226,7 +247,7 @@ class Screener:
                     rows.duplicate[i] = True
                     continue
                 props = compute_properties(mol, self.properties)
-                row_verdicts, alerts[i] = self._filters(mol, props)
+                row_verdicts, alerts[i], sanity[i] = self._filters(mol, props)
                 for name, value in row_verdicts.items():
                     verdicts[name][i] = value
                 failed = not all(row_verdicts.values())
@@ -245,7 +266,7 @@ class Screener:
                 for name in self.filters:
                     verdicts[name][i] = None
                 raw[i] = None
-        return self._assemble(table, rows, descriptors, verdicts, alerts, raw)
+        return self._assemble(table, rows, descriptors, verdicts, (alerts, sanity), raw)
 
     def _assemble(
         self,
@@ -253,10 +274,11 @@ class Screener:
         rows: _Rows,
         descriptors: dict[str, np.ndarray],
         verdicts: dict[str, list[Any]],
-        alerts: list[str | None],
+        reasons: tuple[list[str | None], list[str | None]],
         raw: list[dict[str, float] | None],
     ) -> pd.DataFrame:
         n = len(table)
+        alerts, sanity = reasons
         out = table.reset_index(drop=True).copy()
         ok = np.array([s == OK for s in rows.status], dtype=bool)
         evaluated = ok & ~rows.duplicate
@@ -326,6 +348,8 @@ class Screener:
             out[f"pass_{name}"] = pd.array(verdicts[name], dtype="boolean")
         if self.alerts is not None:
             out["alert"] = pd.array(alerts, dtype="string")
+        if self.sanity is not None:
+            out["sanity"] = pd.array(sanity, dtype="string")
         return out
 
 

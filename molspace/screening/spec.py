@@ -44,6 +44,12 @@ def _property_names(names: list[str]) -> list[str]:
     return names
 
 
+def _default_ring_sizes() -> tuple[int, ...]:
+    from molspace.chem import DEFAULT_RING_SIZES
+
+    return DEFAULT_RING_SIZES
+
+
 class ScreenOptions(StrictModel):
     """``[screen]``: how the library is read, deduplicated, described and ranked."""
 
@@ -96,14 +102,27 @@ class FilterSpec(StrictModel):
     """``[filters]``, applied in this order; a row's ``failed_filter`` is the first it fails.
 
     rules (each by name) -> properties (each by name) -> include_smarts ->
-    exclude_smarts -> alerts -> min_similarity -> min_score.
+    exclude_smarts -> alerts -> sanity -> min_similarity -> min_score.
+
+    ``sanity`` is :mod:`molspace.chem.sanity` (the optimizer's prefilter rules): on with
+    ``ring_sanity`` (ring sizes, strained, anti-Bredt and polyene rings) and/or a
+    non-empty ``allowed_elements``.
     """
 
     rules: list[str] = Field(default_factory=list, description="lipinski, veber, leadlike, ...")
     properties: dict[str, RangeSpec] = Field(default_factory=dict)
     include_smarts: list[str] = Field(default_factory=list, description="must match one")
     exclude_smarts: list[str] = Field(default_factory=list, description="must match none")
-    alerts: list[str] = Field(default_factory=list, description="alert families: pains, brenk")
+    alerts: list[str] = Field(
+        default_factory=list, description="alert families: pains, brenk, mcf, ..."
+    )
+    ring_sanity: bool = Field(False, description="ring sizes, strained/anti-Bredt/polyene rings")
+    ring_sizes: list[int] = Field(
+        default_factory=lambda: list(_default_ring_sizes()), description="allowed ring sizes"
+    )
+    allowed_elements: list[str] = Field(
+        default_factory=list, description="element symbols allowed ([]: any element)"
+    )
     min_similarity: float | None = Field(None, ge=0, le=1)
     min_score: float | None = Field(None, ge=0, le=1)
 
@@ -127,6 +146,28 @@ class FilterSpec(StrictModel):
                 known = ", ".join(ALERT_FAMILIES)
                 raise ValueError(f"unknown alert family {family!r} (known: {known})")
         return families
+
+    @field_validator("ring_sizes")
+    @classmethod
+    def _ring_sizes(cls, sizes: list[int]) -> list[int]:
+        if any(n < 3 for n in sizes):
+            raise ValueError(f"ring sizes start at 3 (got {sorted(sizes)})")
+        return sizes
+
+    @field_validator("allowed_elements")
+    @classmethod
+    def _elements(cls, symbols: list[str]) -> list[str]:
+        from molspace.chem import check_elements
+
+        try:
+            return list(check_elements(symbols))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def sanity(self) -> bool:
+        """True when the ``sanity`` filter runs."""
+        return self.ring_sanity or bool(self.allowed_elements)
 
     @field_validator("properties")
     @classmethod
