@@ -3,7 +3,7 @@
     python benchmarks/docking.py redock [--exhaustiveness 8]
     python benchmarks/docking.py posebusters [--n 100] [--target 1s3v]
     python benchmarks/docking.py enrichment [--n 1000] [--target 1s3v]
-    python benchmarks/docking.py throughput [--n 24] [--exhaustiveness 2]
+    python benchmarks/docking.py throughput [--n 24] [--exhaustiveness 2] [--funnel 0.25]
 
 Every figure is printed beside its goal (issue 18) and, with ``--json FILE``, kept
 with the date, versions and settings. Docking always goes through molspace's own
@@ -273,7 +273,9 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         result = dock(library, target, Path(tmp) / "out", settings=settings, workers=2,
                       chunk_size=args.chunk_size, force=True)  # fmt: skip
         ours = time.perf_counter() - started
+        docked_table = result.results()
     ratio = plain / ours
+    funnel = _funnel_savings(docked_table, args.funnel)
     print(
         f"throughput, {n} MOSES molecules on {target.name}, exhaustiveness "
         f"{settings.exhaustiveness}: plain one-process Vina loop {plain:.1f} s "
@@ -282,8 +284,50 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         f"{result.summary['docked']} docked, cluster start included): {ratio:.2f}x (goal >= 1.9x); "
         f"load average {load_before} before, {_load()} after"
     )
+    print(
+        f"funnel (dock the best {args.funnel:.0%} by the cheap QED x SA score of "
+        f"workflows/dock_screen.toml): {funnel['funnel']} of {funnel['n']} molecules docked, "
+        f"{funnel['saved_seconds_fraction']:.0%} of the Vina seconds saved; it keeps "
+        f"{funnel['kept_of_best']} of the {funnel['best']} best-docking molecules"
+    )
     return {"n": n, "plain_s": round(plain, 2), "dask_s": round(ours, 2), "ratio": round(ratio, 3),
-            "load_before": load_before, "load_after": _load()}  # fmt: skip
+            "load_before": load_before, "load_after": _load(), "funnel": funnel}  # fmt: skip
+
+
+def _funnel_savings(table: pd.DataFrame, fraction: float) -> dict[str, Any]:
+    """What docking only the best ``fraction`` by a cheap score would have saved and lost.
+
+    From the molecules docked in full: the funnel's share of the measured per-molecule
+    docking seconds, and how many of the best-scoring ``fraction`` by Vina it keeps.
+    """
+    from rdkit import Chem
+
+    from molspace.scoring import Objective, ObjectiveSpec
+
+    cheap = Objective.from_spec(
+        ObjectiveSpec.model_validate(
+            {
+                "components": [
+                    {"type": "qed"},
+                    {"type": "sa", "transform": {"kind": "reverse_sigmoid", "low": 2, "high": 4.5}},
+                ]
+            }
+        )
+    )
+    docked = table[table["status"] == "ok"].reset_index(drop=True)
+    docked["cheap"] = cheap.score_mols([Chem.MolFromSmiles(s) for s in docked["smiles"]])["score"]
+    k = max(1, round(fraction * len(docked)))
+    funnel = set(docked.nlargest(k, "cheap")["id"])
+    best = set(docked.nsmallest(k, "score")["id"])
+    seconds = docked["dock_seconds"].sum()
+    kept = docked.loc[docked["id"].isin(funnel), "dock_seconds"].sum()
+    return {
+        "n": len(docked),
+        "funnel": k,
+        "best": k,
+        "kept_of_best": len(funnel & best),
+        "saved_seconds_fraction": round(1 - kept / seconds, 4) if seconds else None,
+    }
 
 
 SECTIONS = {
@@ -305,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=3600.0, help="s per molecule")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     parser.add_argument("--chunk-size", type=int, default=2, help="throughput: per task")
+    parser.add_argument("--funnel", type=float, default=0.25, help="throughput: funnel share")
     parser.add_argument("--json", type=Path, default=None, help="append results here")
     args = parser.parse_args(argv)
     from molspace.versions import versions
