@@ -326,7 +326,7 @@ def _funnel_savings(table: pd.DataFrame, fraction: float) -> dict[str, Any]:
         "funnel": k,
         "best": k,
         "kept_of_best": len(funnel & best),
-        "saved_seconds_fraction": round(1 - kept / seconds, 4) if seconds else None,
+        "saved_seconds_fraction": round(float(1 - kept / seconds), 4) if seconds else None,
     }
 
 
