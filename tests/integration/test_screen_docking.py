@@ -30,7 +30,6 @@ C1#CCC1 cyclobutyne
 xyz bad
 {TRIMETHOPRIM} tmp_again
 CN(Cc1cnc2nc(N)nc(N)c2n1)c1ccc(cc1)C(=O)N[C@@H](CCC(O)=O)C(O)=O methotrexate
-Cc1ccccc1O cresol
 """
 
 
@@ -84,18 +83,18 @@ def test_docking_stage_counts_poses_rejects_and_resume(
     spec = _spec(bundle)
     result = screen([library], spec, out, workers=0)
     s, d = result.summary, result.summary["docking"]
-    assert s["rows_in"] == 8 and s["rejected"] == 1 and s["passed"] == 5  # bad, dup, mtx out
+    assert s["rows_in"] == 7 and s["rejected"] == 1 and s["passed"] == 4  # bad, dup, mtx out
     # every passing molecule is docked or a docking reject with its reason
-    assert d["passed"] == d["selected"] + d["not_selected"] == 5 and d["not_selected"] == 0
+    assert d["passed"] == d["selected"] + d["not_selected"] == 4 and d["not_selected"] == 0
     assert d["selected"] == d["docked"] + d["rejected"] and d["accounting_ok"]
-    assert d["docked"] == 3 and d["rejected_by_reason"] == {"too_flexible": 1, "embedding": 1}
+    assert d["docked"] == 2 and d["rejected_by_reason"] == {"too_flexible": 1, "embedding": 1}
     rejects = pd.read_csv(out / "docking_rejects.csv")
     assert dict(zip(rejects["id"], rejects["reason"].str.split(":").str[0], strict=True)) == {
         "decanoic": "too_flexible",
         "cyclobutyne": "embedding",
     }
     table = result.results().set_index("id")
-    assert table["docking_status"].notna().sum() == 5  # passing rows only
+    assert table["docking_status"].notna().sum() == 4  # passing rows only
     assert pd.isna(table.loc["methotrexate", "docking_status"])  # failed the MW filter
     assert pd.isna(table.loc["tmp_again", "docking_status"])  # a duplicate is not docked
     assert table.loc["tmp", "docking_score"] < -4.0 and math.isfinite(table.loc["tmp", "qed"])
@@ -103,9 +102,9 @@ def test_docking_stage_counts_poses_rejects_and_resume(
     target = load_target(bundle)
     poses = _poses(result.poses_path)
     firsts = [p for p in poses if p.GetIntProp("pose") == 1]
-    assert [p.GetProp("id") for p in firsts] == [p.GetProp("id") for p in poses[:3]]
+    assert [p.GetProp("id") for p in firsts] == [p.GetProp("id") for p in poses[:2]]
     scores = [float(p.GetProp("score")) for p in firsts]
-    assert len(firsts) == 3 and scores == sorted(scores)
+    assert len(firsts) == 2 and scores == sorted(scores)
     for pose in firsts:
         assert float(pose.GetProp("score")) == pytest.approx(
             table.loc[pose.GetProp("id"), "docking_score"], abs=1e-3
@@ -116,11 +115,14 @@ def test_docking_stage_counts_poses_rejects_and_resume(
     assert list(top["id"]) == [p.GetProp("id") for p in firsts]  # ranked by docking score
     assert s["rank_by"] == "docking_score"
 
-    # a re-run docks nothing again and gives the same table
+    # as if killed before its second chunk (decanoic acid, cyclobutyne) was stored: a re-run
+    # docks only that chunk again and gives the same table
+    (out / "docking" / "parts" / "part-000001.parquet").unlink()
     again = screen([library], spec, out, workers=0)
-    assert again.summary["docking"]["chunks_computed"] == 0
-    assert again.summary["docking"]["chunks_resumed"] == d["chunks"] == 3
+    assert again.summary["docking"]["chunks_computed"] == 1
+    assert again.summary["docking"]["chunks_resumed"] == 1 and d["chunks"] == 2
     pd.testing.assert_frame_equal(again.results(), result.results())
+    assert again.summary["docking"]["rejected_by_reason"] == d["rejected_by_reason"]
     # other docking settings into the same directory: refused, not mixed
     with pytest.raises(ConfigError, match="another target, docking settings"):
         screen([library], _spec(bundle, exhaustiveness=2), out, workers=0)
@@ -130,17 +132,18 @@ def test_docking_stage_counts_poses_rejects_and_resume(
 def test_funnel_docks_the_best_by_a_cheap_column_on_two_workers(
     bundle: Path, library: Path, tmp_path: Path
 ) -> None:
-    # the two lightest passing molecules (quick to dock), one Dask task each
+    # the two lightest passing molecules (phenol docks; cyclobutyne has no 3D conformer),
+    # one Dask task each
     spec = _spec(bundle, funnel_top=2, funnel_by="mw", funnel_ascending=True, chunk_size=1)
     result = screen([library], spec, tmp_path / "out", workers=2)
     s, d = result.summary, result.summary["docking"]
     assert s["workers"] == 2 and "LocalCluster" in str(s["executor"])
-    assert d["funnel_by"] == "mw" and d["selected"] == 2 and d["not_selected"] == 3
+    assert d["funnel_by"] == "mw" and d["selected"] == 2 and d["not_selected"] == 2
     table = result.results()
     passing = table[table["passed"]]
     best_two = passing.sort_values("mw", kind="stable")["id"].head(2)
     assert set(table.loc[table["docking_status"].notna(), "id"]) == set(best_two)
-    assert d["docked"] + d["rejected"] == 2 and d["accounting_ok"]
+    assert d["docked"] == 1 and d["rejected_by_reason"] == {"embedding": 1} and d["accounting_ok"]
     assert len([p for p in _poses(result.poses_path) if p.GetIntProp("pose") == 1]) == d["docked"]
 
 
