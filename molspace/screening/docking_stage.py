@@ -167,7 +167,7 @@ class _Progress:
         eta = f", about {left / 60:.1f} min left" if left == left else ""
         self.log(
             f"docking: {self.done:,}/{self.total:,} molecules "
-            f"({self.done / max(self.total, 1):.0%}), {rate:.2f} mol/s{eta}"
+            f"({self.done / max(self.total, 1):.0%}), {rate:.3f} mol/s{eta}"
         )
 
 
