@@ -1,7 +1,7 @@
 """Docking figures: redocking RMSD, PoseBusters pass rate, DHFR enrichment, throughput.
 
     python benchmarks/docking.py redock [--exhaustiveness 8]
-    python benchmarks/docking.py posebusters [--n 100] [--target 1s3v]
+    python benchmarks/docking.py posebusters [--n 100] [--target 1s3v] [--poses poses.sdf.gz]
     python benchmarks/docking.py enrichment [--n 1000] [--target 1s3v]
     python benchmarks/docking.py throughput [--n 24] [--exhaustiveness 2] [--funnel 0.25]
 
@@ -114,17 +114,59 @@ def _write_smi(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def posebusters(args: argparse.Namespace) -> dict[str, Any]:
-    """PoseBusters' "dock" checks on the top pose of N docked MOSES molecules."""
+def _top_poses(path: Path) -> list[Any]:
+    """The best pose (SD tag ``pose`` = 1) of each molecule in a ``poses.sdf.gz``."""
     import gzip
-    import tempfile
+
+    from rdkit import Chem
+
+    with gzip.open(path, "rt") as handle:
+        text = handle.read()
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(text, removeHs=False)
+    return [m for m in supplier if m is not None and m.GetIntProp("pose") == 1]
+
+
+def _bust(top: list[Any], target: Any, tmp: Path) -> pd.DataFrame:
+    import gzip
 
     from posebusters import PoseBusters
 
+    protein = tmp / "protein.pdb"
+    protein.write_bytes(gzip.decompress((target.path / "protein.pdb.gz").read_bytes()))
+    return PoseBusters(config="dock").bust(top, None, str(protein), full_report=False)
+
+
+def _bust_file(poses: Path, target: Any) -> dict[str, Any]:
+    import tempfile
+
+    top = _top_poses(poses)
+    with tempfile.TemporaryDirectory(prefix="molspace-pb-") as tmp:
+        report = _bust(top, target, Path(tmp))
+    checks = report.select_dtypes(bool)
+    passed = checks.all(axis=1)
+    failing = (~checks).sum().sort_values(ascending=False)
+    rate = float(passed.mean()) if len(passed) else math.nan
+    print(
+        f"PoseBusters (dock config) on the {len(top)} top poses of {poses} on {target.name}: "
+        f"{rate:.1%} pass all checks (goal >= 90%)"
+    )
+    for name, count in failing[failing > 0].items():
+        print(f"  failed {name}: {count}")
+    return {"poses": str(poses), "posed": len(top), "pass_rate": rate,
+            "failures": {str(k): int(v) for k, v in failing.items()}}  # fmt: skip
+
+
+def posebusters(args: argparse.Namespace) -> dict[str, Any]:
+    """PoseBusters' "dock" checks on the top pose of N docked MOSES molecules."""
+    import tempfile
+
     from molspace.docking.run import dock
 
-    n = args.n or 100
     target = resolve_target(args.target)
+    if args.poses is not None:  # the top poses of an earlier run (a screen's or dock's)
+        return _bust_file(args.poses, target)
+    n = args.n or 100
     sample = _moses_sample(n, args.seed)
     with tempfile.TemporaryDirectory(prefix="molspace-pb-") as tmp:
         library = _write_smi(sample, Path(tmp) / "moses.smi")
@@ -132,18 +174,10 @@ def posebusters(args: argparse.Namespace) -> dict[str, Any]:
         result = dock(library, target, Path(tmp) / "out", settings=_settings(args),
                       workers=args.workers, force=True)  # fmt: skip
         seconds = time.perf_counter() - started
-        protein = Path(tmp) / "protein.pdb"
-        protein.write_bytes(gzip.decompress((target.path / "protein.pdb.gz").read_bytes()))
         table = result.results()
         docked = table[table["status"] == "ok"]
-        with gzip.open(result.poses_path, "rt") as handle:
-            text = handle.read()
-        from rdkit import Chem
-
-        supplier = Chem.SDMolSupplier()
-        supplier.SetData(text, removeHs=False)
-        top = [m for m in supplier if m is not None and m.GetIntProp("pose") == 1]
-        report = PoseBusters(config="dock").bust(top, None, str(protein), full_report=False)
+        top = _top_poses(result.poses_path)
+        report = _bust(top, target, Path(tmp))
     checks = report.select_dtypes(bool)
     passed = checks.all(axis=1)
     failing = (~checks).sum().sort_values(ascending=False)
@@ -350,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     parser.add_argument("--chunk-size", type=int, default=2, help="throughput: per task")
     parser.add_argument("--funnel", type=float, default=0.25, help="throughput: funnel share")
+    parser.add_argument(
+        "--poses", type=Path, default=None, help="posebusters: check this poses.sdf.gz instead"
+    )
     parser.add_argument("--json", type=Path, default=None, help="append results here")
     args = parser.parse_args(argv)
     from molspace.versions import versions
