@@ -57,6 +57,7 @@ def _spec(bundle: Path, **docking: object) -> ScreenSpec:
         "n_poses": 2,
         "seed": 1,
         "max_rotatable_bonds": 6,  # decanoic acid (8) becomes a docking reject
+        "time_limit": 900,
         "chunk_size": 2,
         **docking,
     }
@@ -156,7 +157,13 @@ def test_docking_objective_component_scores_a_binder_and_rejects_with_a_reason(
     spec = ObjectiveSpec.model_validate(
         {
             "components": [
-                {"type": "docking", "target": str(bundle), "exhaustiveness": 1, "seed": 1},
+                {
+                    "type": "docking",
+                    "target": str(bundle),
+                    "exhaustiveness": 1,
+                    "seed": 1,
+                    "time_limit": 900,  # a loaded test machine is not a reason to reject
+                },
                 {"type": "qed"},
             ]
         }
