@@ -308,7 +308,7 @@ class DockingComponent(_Base):
     )
     exhaustiveness: int = Field(8, ge=1, le=64, description="Vina Monte Carlo runs")
     seed: int = Field(0, ge=0, description="ETKDG and Vina seed")
-    time_limit: float = Field(120.0, gt=0, description="seconds per molecule (Vina search)")
+    time_limit: float = Field(300.0, gt=0, description="seconds per molecule (Vina search)")
     n_poses: int = Field(1, ge=1, le=50, description="poses Vina refines and returns")
     scoring: Literal["vina", "vinardo"] = "vina"
     max_heavy_atoms: int = Field(70, ge=1, description="larger molecules are rejected")
