@@ -106,7 +106,8 @@ def select(out_dir: Path, spec: ScreenSpec) -> tuple[pd.DataFrame, int, str | No
         frames.append(table)
         if column is not None and stage.funnel_top is not None:  # keep memory at the funnel
             frames = [_best(pd.concat(frames, ignore_index=True), column, stage)]
-    chosen = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+    empty = pd.DataFrame(columns=[*wanted, "_part", "_order"])
+    chosen = pd.concat(frames, ignore_index=True) if frames else empty
     if column is not None:
         chosen = _best(chosen, column, stage)
     chosen = chosen.rename(columns={"canonical_smiles": "smiles"})
