@@ -1,9 +1,9 @@
 """Docking figures: redocking RMSD, PoseBusters pass rate, DHFR enrichment, throughput.
 
     python benchmarks/docking.py redock [--exhaustiveness 8]
-    python benchmarks/docking.py posebusters [--n 100] [--target 1s3v]
+    python benchmarks/docking.py posebusters [--n 100] [--target 1s3v] [--poses poses.sdf.gz]
     python benchmarks/docking.py enrichment [--n 1000] [--target 1s3v]
-    python benchmarks/docking.py throughput [--n 24] [--exhaustiveness 2]
+    python benchmarks/docking.py throughput [--n 24] [--exhaustiveness 2] [--funnel 0.25]
 
 Every figure is printed beside its goal (issue 18) and, with ``--json FILE``, kept
 with the date, versions and settings. Docking always goes through molspace's own
@@ -114,17 +114,59 @@ def _write_smi(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def posebusters(args: argparse.Namespace) -> dict[str, Any]:
-    """PoseBusters' "dock" checks on the top pose of N docked MOSES molecules."""
+def _top_poses(path: Path) -> list[Any]:
+    """The best pose (SD tag ``pose`` = 1) of each molecule in a ``poses.sdf.gz``."""
     import gzip
-    import tempfile
+
+    from rdkit import Chem
+
+    with gzip.open(path, "rt") as handle:
+        text = handle.read()
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(text, removeHs=False)
+    return [m for m in supplier if m is not None and m.GetIntProp("pose") == 1]
+
+
+def _bust(top: list[Any], target: Any, tmp: Path) -> pd.DataFrame:
+    import gzip
 
     from posebusters import PoseBusters
 
+    protein = tmp / "protein.pdb"
+    protein.write_bytes(gzip.decompress((target.path / "protein.pdb.gz").read_bytes()))
+    return PoseBusters(config="dock").bust(top, None, str(protein), full_report=False)
+
+
+def _bust_file(poses: Path, target: Any) -> dict[str, Any]:
+    import tempfile
+
+    top = _top_poses(poses)
+    with tempfile.TemporaryDirectory(prefix="molspace-pb-") as tmp:
+        report = _bust(top, target, Path(tmp))
+    checks = report.select_dtypes(bool)
+    passed = checks.all(axis=1)
+    failing = (~checks).sum().sort_values(ascending=False)
+    rate = float(passed.mean()) if len(passed) else math.nan
+    print(
+        f"PoseBusters (dock config) on the {len(top)} top poses of {poses} on {target.name}: "
+        f"{rate:.1%} pass all checks (goal >= 90%)"
+    )
+    for name, count in failing[failing > 0].items():
+        print(f"  failed {name}: {count}")
+    return {"poses": str(poses), "posed": len(top), "pass_rate": rate,
+            "failures": {str(k): int(v) for k, v in failing.items()}}  # fmt: skip
+
+
+def posebusters(args: argparse.Namespace) -> dict[str, Any]:
+    """PoseBusters' "dock" checks on the top pose of N docked MOSES molecules."""
+    import tempfile
+
     from molspace.docking.run import dock
 
-    n = args.n or 100
     target = resolve_target(args.target)
+    if args.poses is not None:  # the top poses of an earlier run (a screen's or dock's)
+        return _bust_file(args.poses, target)
+    n = args.n or 100
     sample = _moses_sample(n, args.seed)
     with tempfile.TemporaryDirectory(prefix="molspace-pb-") as tmp:
         library = _write_smi(sample, Path(tmp) / "moses.smi")
@@ -132,18 +174,10 @@ def posebusters(args: argparse.Namespace) -> dict[str, Any]:
         result = dock(library, target, Path(tmp) / "out", settings=_settings(args),
                       workers=args.workers, force=True)  # fmt: skip
         seconds = time.perf_counter() - started
-        protein = Path(tmp) / "protein.pdb"
-        protein.write_bytes(gzip.decompress((target.path / "protein.pdb.gz").read_bytes()))
         table = result.results()
         docked = table[table["status"] == "ok"]
-        with gzip.open(result.poses_path, "rt") as handle:
-            text = handle.read()
-        from rdkit import Chem
-
-        supplier = Chem.SDMolSupplier()
-        supplier.SetData(text, removeHs=False)
-        top = [m for m in supplier if m is not None and m.GetIntProp("pose") == 1]
-        report = PoseBusters(config="dock").bust(top, None, str(protein), full_report=False)
+        top = _top_poses(result.poses_path)
+        report = _bust(top, target, Path(tmp))
     checks = report.select_dtypes(bool)
     passed = checks.all(axis=1)
     failing = (~checks).sum().sort_values(ascending=False)
@@ -273,7 +307,9 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         result = dock(library, target, Path(tmp) / "out", settings=settings, workers=2,
                       chunk_size=args.chunk_size, force=True)  # fmt: skip
         ours = time.perf_counter() - started
+        docked_table = result.results()
     ratio = plain / ours
+    funnel = _funnel_savings(docked_table, args.funnel)
     print(
         f"throughput, {n} MOSES molecules on {target.name}, exhaustiveness "
         f"{settings.exhaustiveness}: plain one-process Vina loop {plain:.1f} s "
@@ -282,8 +318,50 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         f"{result.summary['docked']} docked, cluster start included): {ratio:.2f}x (goal >= 1.9x); "
         f"load average {load_before} before, {_load()} after"
     )
+    print(
+        f"funnel (dock the best {args.funnel:.0%} by the cheap QED x SA score of "
+        f"workflows/dock_screen.toml): {funnel['funnel']} of {funnel['n']} molecules docked, "
+        f"{funnel['saved_seconds_fraction']:.0%} of the Vina seconds saved; it keeps "
+        f"{funnel['kept_of_best']} of the {funnel['best']} best-docking molecules"
+    )
     return {"n": n, "plain_s": round(plain, 2), "dask_s": round(ours, 2), "ratio": round(ratio, 3),
-            "load_before": load_before, "load_after": _load()}  # fmt: skip
+            "load_before": load_before, "load_after": _load(), "funnel": funnel}  # fmt: skip
+
+
+def _funnel_savings(table: pd.DataFrame, fraction: float) -> dict[str, Any]:
+    """What docking only the best ``fraction`` by a cheap score would have saved and lost.
+
+    From the molecules docked in full: the funnel's share of the measured per-molecule
+    docking seconds, and how many of the best-scoring ``fraction`` by Vina it keeps.
+    """
+    from rdkit import Chem
+
+    from molspace.scoring import Objective, ObjectiveSpec
+
+    cheap = Objective.from_spec(
+        ObjectiveSpec.model_validate(
+            {
+                "components": [
+                    {"type": "qed"},
+                    {"type": "sa", "transform": {"kind": "reverse_sigmoid", "low": 2, "high": 4.5}},
+                ]
+            }
+        )
+    )
+    docked = table[table["status"] == "ok"].reset_index(drop=True)
+    docked["cheap"] = cheap.score_mols([Chem.MolFromSmiles(s) for s in docked["smiles"]])["score"]
+    k = max(1, round(fraction * len(docked)))
+    funnel = set(docked.nlargest(k, "cheap")["id"])
+    best = set(docked.nsmallest(k, "score")["id"])
+    seconds = docked["dock_seconds"].sum()
+    kept = docked.loc[docked["id"].isin(funnel), "dock_seconds"].sum()
+    return {
+        "n": len(docked),
+        "funnel": k,
+        "best": k,
+        "kept_of_best": len(funnel & best),
+        "saved_seconds_fraction": round(float(1 - kept / seconds), 4) if seconds else None,
+    }
 
 
 SECTIONS = {
@@ -305,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=3600.0, help="s per molecule")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     parser.add_argument("--chunk-size", type=int, default=2, help="throughput: per task")
+    parser.add_argument("--funnel", type=float, default=0.25, help="throughput: funnel share")
+    parser.add_argument(
+        "--poses", type=Path, default=None, help="posebusters: check this poses.sdf.gz instead"
+    )
     parser.add_argument("--json", type=Path, default=None, help="append results here")
     args = parser.parse_args(argv)
     from molspace.versions import versions

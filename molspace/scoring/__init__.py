@@ -3,8 +3,9 @@ docking, optimization and reports.
 
 ``objective`` holds ``ObjectiveSpec``/``Objective`` (components combined by weights),
 ``components`` the registry of component types (including ``module:function`` plugins)
-and ``desirability`` the transforms that map raw values onto 0..1. May import: ``chem``,
-``similarity`` and the base modules; never ``screening`` or anything above it.
+(the ``docking`` type docks with :mod:`molspace.docking`) and ``desirability`` the
+transforms that map raw values onto 0..1. May import: ``chem``, ``similarity``,
+``docking`` and the base modules; never ``screening`` or anything above it.
 """
 
 from molspace._lazy import lazy_exports

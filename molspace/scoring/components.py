@@ -10,11 +10,17 @@ molecule, so QED or MW is never computed twice in a screen.
 
 The ``custom`` type is the one place a config may import code: exactly the
 ``module:function`` the user names, called as ``function(mol, **params)``.
+
+A component that cannot value a molecule for a reason worth keeping (``docking``:
+no 3D conformer, a Vina time limit) raises :class:`ComponentRejected`; the objective
+records the reason in ``<name>_reason`` and the value as NaN (desirability 0).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -25,14 +31,16 @@ from rdkit import Chem, DataStructs
 
 from molspace.config import StrictModel
 from molspace.errors import ConfigError, InvalidMoleculeError
-from molspace.scoring.desirability import Identity, Step, Transform
+from molspace.scoring.desirability import Identity, Sigmoid, Step, Transform
 
 __all__ = [
     "COMPONENT_TYPES",
     "PROPERTY_COMPONENTS",
     "AlertsComponent",
     "Component",
+    "ComponentRejected",
     "CustomComponent",
+    "DockingComponent",
     "FingerprintSpec",
     "PropertyComponent",
     "RuntimeComponent",
@@ -68,15 +76,27 @@ PropertyType = Literal[
 _BOUNDED = {"qed", "fsp3"}
 
 
+class ComponentRejected(Exception):
+    """A component could not value a molecule; ``reason`` says why (kept in the results)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class RuntimeComponent:
-    """A built component: ``value(mol, properties)`` gives the raw value (may raise)."""
+    """A built component: ``value(mol, properties)`` gives the raw value (may raise).
+
+    ``reports_reason``: the objective adds a ``<name>_reason`` column for it.
+    """
 
     name: str
     weight: float
     transform: Any
     value: Callable[[Chem.Mol, Mapping[str, float]], float]
     properties: tuple[str, ...] = field(default=())
+    reports_reason: bool = False
 
 
 class _Base(StrictModel):
@@ -274,13 +294,86 @@ class CustomComponent(_Base):
         return RuntimeComponent(self.label(), self.weight, self.resolved_transform(), value)
 
 
+class DockingComponent(_Base):
+    """AutoDock Vina's best score (kcal/mol, lower is better) against a prepared target.
+
+    The molecule is docked as written (protonation as given, one ETKDG conformer seeded
+    by ``seed``, Meeko, Vina; see :mod:`molspace.docking`). The default desirability is
+    ``reverse_sigmoid`` from -11 kcal/mol (0.99) to -5 kcal/mol (0.01). A molecule that
+    cannot be embedded, prepared or docked within ``time_limit`` seconds is rejected
+    with its reason (value NaN, desirability 0). Each process keeps one Vina child with
+    the receptor maps, so a parallel optimization docks on every Dask worker at once.
+    """
+
+    type: Literal["docking"]
+    target: str = Field(
+        min_length=1, description="shipped target by PDB code (1s3v, ...) or a bundle directory"
+    )
+    exhaustiveness: int = Field(8, ge=1, le=64, description="Vina Monte Carlo runs")
+    seed: int = Field(0, ge=0, description="ETKDG and Vina seed")
+    time_limit: float = Field(300.0, gt=0, description="seconds per molecule (Vina search)")
+    n_poses: int = Field(1, ge=1, le=50, description="poses Vina refines and returns")
+    scoring: Literal["vina", "vinardo"] = "vina"
+    max_heavy_atoms: int = Field(70, ge=1, description="larger molecules are rejected")
+    max_rotatable_bonds: int = Field(20, ge=0, description="more flexible ones are rejected")
+    log: bool = Field(True, description="one line per docked molecule on stderr (progress)")
+
+    def default_transform(self) -> Any:
+        return Sigmoid(kind="reverse_sigmoid", low=-11.0, high=-5.0)
+
+    def build(self) -> RuntimeComponent:
+        from molspace.docking.core import dock_one
+        from molspace.docking.settings import DockingSettings, require_docking_packages
+        from molspace.docking.target import resolve_target
+        from molspace.errors import MolspaceError
+
+        require_docking_packages()
+        try:
+            target = resolve_target(self.target)
+        except MolspaceError as exc:
+            raise ConfigError(f"component {self.label()!r}: {exc}") from None
+        settings = DockingSettings(
+            exhaustiveness=self.exhaustiveness,
+            n_poses=self.n_poses,
+            seed=self.seed,
+            time_limit=self.time_limit,
+            max_heavy_atoms=self.max_heavy_atoms,
+            max_rotatable_bonds=self.max_rotatable_bonds,
+            scoring=self.scoring,
+        )
+        log, counter = self.log, [0]
+
+        def value(mol: Chem.Mol, properties: Mapping[str, float]) -> float:
+            del properties
+            smiles = Chem.MolToSmiles(mol)
+            started = time.perf_counter()
+            row = dock_one(smiles, smiles, target, settings)
+            counter[0] += 1
+            if log:
+                what = f"{row['score']:.2f} kcal/mol" if row["status"] == "ok" else row["reason"]
+                seconds = time.perf_counter() - started
+                print(
+                    f"docking {target.name} #{counter[0]}: {what} ({seconds:.1f} s) {smiles}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if row["status"] != "ok":
+                raise ComponentRejected(str(row["reason"]))
+            return float(row["score"])
+
+        return RuntimeComponent(
+            self.label(), self.weight, self.resolved_transform(), value, reports_reason=True
+        )
+
+
 #: one ``[[objective.components]]`` entry, chosen by its ``type``
 Component = Annotated[
     PropertyComponent
     | SimilarityComponent
     | SubstructureComponent
     | AlertsComponent
-    | CustomComponent,
+    | CustomComponent
+    | DockingComponent,
     Field(discriminator="type"),
 ]
 
@@ -291,4 +384,5 @@ COMPONENT_TYPES: tuple[str, ...] = (
     "substructure",
     "alerts",
     "custom",
+    "docking",
 )

@@ -25,7 +25,8 @@ multi-objective Pareto search) and reports. Declared as::
 Aggregation: ``geometric`` is ``prod(d_i ** w_i) ** (1 / sum(w))`` — any component
 at 0 vetoes the molecule; ``arithmetic`` is ``sum(w_i d_i) / sum(w)`` — components
 trade off. A component that cannot be computed for a molecule (RDKit raised) has
-raw value NaN and desirability 0; a ``None`` molecule scores NaN throughout.
+raw value NaN and desirability 0; a ``None`` molecule scores NaN throughout. A component
+that rejects a molecule with a reason (``docking``) also fills ``<name>_reason``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from molspace.config import StrictModel, load_toml
 from molspace.scoring.components import (
     COMPONENT_TYPES,
     Component,
+    ComponentRejected,
     FingerprintSpec,
     RuntimeComponent,
 )
@@ -105,9 +107,14 @@ class Objective:
         return tuple(f"{name}_desirability" for name in self.component_names)
 
     @property
+    def reason_columns(self) -> tuple[str, ...]:
+        """``<name>_reason`` of each component that rejects with a reason (docking)."""
+        return tuple(f"{c.name}_reason" for c in self.components if c.reports_reason)
+
+    @property
     def columns(self) -> tuple[str, ...]:
         """Every column ``score_mols`` returns, in order."""
-        return (*self.component_names, *self.desirability_columns, "score")
+        return (*self.component_names, *self.desirability_columns, "score", *self.reason_columns)
 
     @property
     def property_names(self) -> tuple[str, ...]:
@@ -124,7 +131,9 @@ class Objective:
         props = properties or {}
         return {c.name: c.value(mol, props) for c in self.components}
 
-    def _safe_raw(self, mol: Chem.Mol | None) -> dict[str, float]:
+    def _safe_raw(
+        self, mol: Chem.Mol | None, reasons: dict[str, str] | None = None
+    ) -> dict[str, float]:
         if mol is None:
             return dict.fromkeys(self.component_names, np.nan)
         from molspace.chem import compute_properties
@@ -134,6 +143,10 @@ class Objective:
         for component in self.components:
             try:
                 out[component.name] = component.value(mol, props)
+            except ComponentRejected as exc:  # e.g. no 3D conformer: NaN, and why
+                out[component.name] = np.nan
+                if reasons is not None:
+                    reasons[f"{component.name}_reason"] = exc.reason
             except Exception:  # one odd molecule must not stop a batch: NaN, desirability 0
                 out[component.name] = np.nan
         return out
@@ -168,10 +181,16 @@ class Objective:
 
     def score_mols(self, mols: Sequence[Chem.Mol | None]) -> pd.DataFrame:
         """Raw value, desirability and aggregate ``score`` of each molecule (row order kept)."""
+        reasons: list[dict[str, str]] = [{} for _ in mols]
         raw = pd.DataFrame(
-            [self._safe_raw(m) for m in mols], columns=list(self.component_names), dtype=float
+            [self._safe_raw(m, r) for m, r in zip(mols, reasons, strict=True)],
+            columns=list(self.component_names),
+            dtype=float,
         )
-        return self.score_table(raw)
+        out = self.score_table(raw)
+        for column in self.reason_columns:
+            out[column] = pd.Series([r.get(column) for r in reasons], index=out.index, dtype=object)
+        return out
 
     def score(self, mol: Chem.Mol | None) -> float:
         """The aggregate score of one molecule (NaN for ``None``)."""

@@ -99,9 +99,10 @@ class Finalizer:
         self.key_column = {"inchikey": "inchikey", "smiles": "canonical_smiles"}.get(
             self.options.dedup
         )
-        self.rank_by = spec.rank_column()
+        # a docking stage ranks again once it has docked (molspace.screening.docking_stage)
+        self.rank_by = spec.rank_column(docked=False)
         self.seen = HashSet64()
-        self.top = _TopK(self.options.top_k, self.rank_by, self.options.ascending)
+        self.top = _TopK(self.options.top_k, self.rank_by, spec.rank_ascending(docked=False))
         self.counts: Counter[str] = Counter()
         self.rejected_by: Counter[str] = Counter()
         self.failed_by: Counter[str] = Counter()

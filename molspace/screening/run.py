@@ -13,7 +13,10 @@ filters, descriptors, objective, similarity to a query set), and writes to
 * ``summary.json`` — rows in, accepted, passed, rejected by reason, failures by
   filter, passes of each filter, timings, versions; ``rows_in == accepted + rejected``;
 * ``parts/`` + ``manifest.jsonl`` — the resume cache: re-running the same
-  command skips finished partitions (``force`` recomputes); delete it when done.
+  command skips finished partitions (``force`` recomputes); delete it when done;
+* with ``[screen.docking]``: ``poses.sdf.gz``, ``docking_rejects.csv``, ``docking/``
+  (its resume cache) and ``docking_*`` columns in ``results``; ``top_k.csv`` ranks by
+  ``docking_score`` (see :mod:`molspace.screening.docking_stage`).
 
 Every input row ends in exactly one place: ``results`` or ``rejects.csv``.
 """
@@ -24,6 +27,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,11 @@ class ScreenResult:
     @property
     def top_k_path(self) -> Path:
         return self.out_dir / "top_k.csv"
+
+    @property
+    def poses_path(self) -> Path:
+        """Docked poses (``[screen.docking]`` only), best score first."""
+        return self.out_dir / "poses.sdf.gz"
 
     def results(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The whole results dataset in input order (small libraries; stream big ones)."""
@@ -117,23 +126,47 @@ def screen(
     prepare_output(out_dir, force)
     manifest = open_manifest(paths, spec, out_dir)
     resumed = len(manifest.entries)
-    # the finishing pass runs alongside: it takes each partition once it and all before are stored
-    with (
-        Finalizer(out_dir, spec) as finisher,
-        screen_progress(paths, spec, enabled=progress) as advance,
-    ):
-        opts = RunOptions(
-            workers=workers,
-            scheduler=scheduler,
-            client=client,
-            max_in_flight=max_in_flight,
-            on_progress=advance,
-            log=log,
-            on_stored=finisher.feed,
-        )
-        run = run_partitions(paths, spec, out_dir, manifest, opts)
-        finish_start = time.perf_counter()
-        counts = finisher.finish(manifest)
+    with ExitStack() as stack:
+        cluster: dict[str, Any] = {}
+        if spec.screen.docking is not None and client is None and (workers != 0 or scheduler):
+            # one cluster for both stages (the docking stage needs it most)
+            from molspace.cluster import connect
+
+            opened = connect(spec.cluster, scheduler=scheduler, workers=workers)
+            handle = stack.enter_context(opened)
+            client = handle.client
+            cluster = {
+                "executor": handle.description,
+                "dashboard": handle.dashboard_link,
+                "workers": handle.n_workers,
+            }
+            if log is not None:
+                log(f"{handle.description}; dashboard: {handle.dashboard_link}")
+        # the finishing pass runs alongside: it takes each partition once it and all
+        # before are stored
+        with (
+            Finalizer(out_dir, spec) as finisher,
+            screen_progress(paths, spec, enabled=progress) as advance,
+        ):
+            opts = RunOptions(
+                workers=workers,
+                scheduler=scheduler,
+                client=client,
+                max_in_flight=max_in_flight,
+                on_progress=advance,
+                log=None if cluster else log,
+                on_stored=finisher.feed,
+            )
+            run = {**run_partitions(paths, spec, out_dir, manifest, opts), **cluster}
+            finish_start = time.perf_counter()
+            counts = finisher.finish(manifest)
+            finish_seconds = time.perf_counter() - finish_start
+        docking = None
+        if spec.screen.docking is not None:
+            from molspace.screening.docking_stage import StageOptions, rerank, run_docking_stage
+
+            docking = run_docking_stage(out_dir, spec, StageOptions(client=client, log=log))
+            counts["top_k_rows"], counts["rank_by"] = rerank(out_dir, spec)
     total = time.perf_counter() - started
     summary = {
         "inputs": [str(p) for p in paths],
@@ -151,13 +184,15 @@ def screen(
             "total_s": round(total, 3),
             "partitions_wall_s": run["wall_seconds"],
             "partitions_compute_s": run["compute_seconds"],
-            "finalize_s": round(time.perf_counter() - finish_start, 3),
+            "finalize_s": round(finish_seconds, 3),
             "finalize_total_s": round(finisher.seconds, 3),
             "molecules_per_s": round(counts["rows_in"] / total, 1) if total > 0 else None,
         },
         "versions": versions(),
         "config": spec.model_dump(mode="json"),
     }
+    if docking is not None:
+        summary["docking"] = docking
     from molspace.io import atomic_path
 
     with atomic_path(out_dir / "summary.json") as tmp:

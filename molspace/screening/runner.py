@@ -34,7 +34,10 @@ __all__ = ["Partition", "RunOptions", "iter_partitions", "run_partitions"]
 #: How often a driver waiting on partitions checks for SIGTERM/SIGINT.
 POLL_SECONDS = 0.5
 
-OUTPUT_NAMES = ("parts", "results", "manifest.jsonl", "rejects.csv", "top_k.csv", "summary.json")
+OUTPUT_NAMES = (
+    *("parts", "results", "manifest.jsonl", "rejects.csv", "top_k.csv", "summary.json"),
+    *("docking", "poses.sdf.gz", "docking_rejects.csv"),  # the docking stage's
+)
 
 
 @dataclass(frozen=True)

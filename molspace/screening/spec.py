@@ -20,6 +20,7 @@ from molspace.cluster import ClusterSpec
 from molspace.config import StrictModel, parse_config, read_toml
 from molspace.errors import ConfigError, InputError
 from molspace.scoring import FingerprintSpec, ObjectiveSpec
+from molspace.screening.docking_spec import DockingStageSpec
 
 __all__ = [
     "DEFAULT_DESCRIPTORS",
@@ -68,6 +69,9 @@ class ScreenOptions(StrictModel):
     rank_by: str | None = Field(None, description="column to rank by (default: score)")
     ascending: bool = False
     only_passing: bool = False
+    docking: DockingStageSpec | None = Field(
+        None, description="dock the passing molecules ([screen.docking])"
+    )
 
     _check_descriptors = field_validator("descriptors")(_property_names)
 
@@ -229,6 +233,11 @@ class ScreenSpec(StrictModel):
             from molspace.scoring.components import PROPERTY_COMPONENTS
 
             for component in self.objective.components:
+                if getattr(component, "type", "") == "docking":
+                    raise ValueError(
+                        "a screen docks in its [screen.docking] stage (after the filters, "
+                        "with a funnel and poses), not as an [objective] component"
+                    )
                 label = component.label()
                 prop = PROPERTY_COMPONENTS.get(getattr(component, "type", ""))
                 if label in PROPERTY_NAMES and prop != label:
@@ -236,20 +245,53 @@ class ScreenSpec(StrictModel):
                         f"objective component name {label!r} clashes with the descriptor "
                         f"column {label!r}; choose another name"
                     )
+        docking = self.screen.docking
+        if (
+            docking is not None
+            and docking.funnel_top is not None
+            and docking.funnel_by is None
+            and self.rank_column(docked=False) is None
+        ):
+            raise ValueError(
+                "screen.docking.funnel_top needs a column to rank by: an [objective], "
+                "a [similarity] query set or screen.docking.funnel_by"
+            )
         return self
 
-    def rank_column(self) -> str | None:
-        """The column top-k ranks by: ``screen.rank_by``, else score, else similarity."""
-        if self.screen.rank_by:
-            return self.screen.rank_by
+    def rank_column(self, *, docked: bool = True) -> str | None:
+        """The column top-k ranks by: ``screen.rank_by``, else ``docking_score`` (with
+        ``[screen.docking]``), else score, else similarity. ``docked=False``: the ranking
+        before the docking stage has run (no ``docking_*`` column yet)."""
+        rank_by = self.screen.rank_by
+        if rank_by and (docked or not rank_by.startswith("docking_")):
+            return rank_by
+        if docked and self.screen.docking is not None:
+            return "docking_score"
         if self.objective is not None:
             return "score"
         if self.similarity is not None:
             return "query_similarity"
         return None
 
+    def rank_ascending(self, *, docked: bool = True) -> bool:
+        """Whether smaller values of :meth:`rank_column` rank first: ``screen.ascending``,
+        except that the default docking ranking is by score, most negative first."""
+        if not self.screen.rank_by and docked and self.screen.docking is not None:
+            return True
+        return self.screen.ascending
+
     def resolve(self, base_dir: str | Path = ".") -> ScreenSpec:
-        """Read ``similarity.queries_file`` (relative to ``base_dir``) into inline queries."""
+        """Read ``similarity.queries_file`` (relative to ``base_dir``) into inline queries;
+        a docking target that names a directory relative to ``base_dir`` becomes absolute."""
+        spec = self
+        if spec.screen.docking is not None:
+            docking = spec.screen.docking.resolved(base_dir)
+            if docking is not spec.screen.docking:
+                screen = spec.screen.model_copy(update={"docking": docking})
+                spec = spec.model_copy(update={"screen": screen})
+        return spec._resolve_queries(base_dir)
+
+    def _resolve_queries(self, base_dir: str | Path) -> ScreenSpec:
         if self.similarity is None or self.similarity.queries_file is None:
             return self
         path = Path(self.similarity.queries_file)
@@ -266,8 +308,8 @@ class ScreenSpec(StrictModel):
     def partition_hash(self) -> str:
         """Hash of everything that changes a partition's output (not ranking or cluster)."""
         data = self.model_dump(mode="json", exclude={"cluster": True})
-        for key in ("top_k", "rank_by", "ascending", "only_passing"):
-            data["screen"].pop(key, None)
+        for key in ("top_k", "rank_by", "ascending", "only_passing", "docking"):
+            data["screen"].pop(key, None)  # docking has its own key (docking_stage)
         from molspace.versions import __version__
 
         data["molspace"] = __version__

@@ -63,21 +63,36 @@ def run(config: ScreenStep, ctx: StepContext) -> StepResult:
             }
         )
     client = ctx.get_client()
+    docking = spec.screen.docking is not None
     result = screen(
-        libraries, spec, ctx.step_dir / "out", client=client, workers=None if client else 0
+        libraries,
+        spec,
+        ctx.step_dir / "out",
+        client=client,
+        workers=None if client else 0,
+        log=_log if docking else None,  # docking takes minutes: show its progress
     )
     summary = result.summary
-    return StepResult(
-        outputs={
-            "results": result.results_dir,
-            "top": result.top_k_path,
-            "rejects": result.rejects_path,
-            "summary": ctx.step_dir / "out" / "summary.json",
-        },
-        counts={
-            k: summary[k] for k in ("rows_in", "accepted", "rejected", "passed") if k in summary
-        },
-    )
+    outputs = {
+        "results": result.results_dir,
+        "top": result.top_k_path,
+        "rejects": result.rejects_path,
+        "summary": ctx.step_dir / "out" / "summary.json",
+    }
+    counts = {k: summary[k] for k in ("rows_in", "accepted", "rejected", "passed") if k in summary}
+    if docking:
+        outputs["poses"] = result.poses_path
+        outputs["docking_rejects"] = ctx.step_dir / "out" / "docking_rejects.csv"
+        counts.update(
+            {f"docking_{k}": summary["docking"][k] for k in ("selected", "docked", "rejected")}
+        )
+    return StepResult(outputs=outputs, counts=counts)
+
+
+def _log(line: str) -> None:
+    import sys
+
+    print(f"  {line}", file=sys.stderr, flush=True)
 
 
 KIND = StepKind(
