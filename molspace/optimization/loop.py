@@ -22,7 +22,7 @@ from molspace.optimization.cache import OracleCache
 from molspace.optimization.config import OptimizeConfig
 from molspace.optimization.decoding import DecodedRow, new_molecules, prepare_rows, trial_latents
 from molspace.optimization.ledger import OracleLedger
-from molspace.optimization.proposals import enqueue_children
+from molspace.optimization.proposals import propose_local
 from molspace.optimization.retrain import Retrainer
 from molspace.optimization.scoring import Constraints, Scorer
 from molspace.optimization.space import LatentSearchSpace
@@ -138,20 +138,7 @@ class SearchLoop:
         warm = self.cache.n_calls >= max(cfg.batch_size, 2 * self.space.n_params)
         if not warm or not self.parents:
             return
-        top = sorted(
-            (e for e in self.cache.entries() if e.smiles in self.parents),
-            key=lambda e: e.values[0],
-            reverse=True,
-        )[: cfg.local_top]
-        enqueue_children(
-            self.study,
-            self.space,
-            [(e.smiles, self.parents[e.smiles]) for e in top],
-            round(cfg.batch_size * cfg.local_fraction),
-            self.rng,
-            sigma=cfg.local_sigma,
-            crossover=cfg.local_crossover,
-        )
+        propose_local(self.study, self.space, self.cache, self.parents, cfg, self.rng)
 
     def ask(self) -> list[Any]:
         with self.timings("ask"):
