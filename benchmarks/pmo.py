@@ -77,6 +77,7 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     "smoke": {"local_fraction": [0.5, 0.75]},
     # issue 20: the GP surrogate's best-of-k children and the trust-region step size
     "search": {"local_screen": [1, 8], "local_adapt": [False, True]},
+    "fraction": {"local_fraction": [0.9]},  # fewer random proposals: more local moves
 }
 CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
 TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"
