@@ -8,7 +8,10 @@ the metric is mol_opt's AUC top-10 (``molspace.oracles.top_k_auc``). Two methods
   current top molecules in the full latent space (``local_fraction``); sampler
   configurable (default ``random`` proposals + local search, the cheapest per trial;
   ``tpe`` for model-based proposals) and, by default, weighted retraining of the VAE
-  every 500 calls (25 Adam steps at 1e-3; ``--retrain-every 0`` turns it off);
+  every 500 calls (25 Adam steps at 1e-3; ``--retrain-every 0`` turns it off). Every
+  search option defaults to the frozen PMO preset (``molspace/data/presets/pmo.toml``,
+  chosen with ``--tuning`` on PMO's two tuning tasks only), which is also what
+  ``molspace optimize --pmo TASK`` runs;
 - ``prior``: random sampling of the latent prior N(0, I), the in-run baseline.
 
 Degenerate-molecule rejection is off, as in PMO: every distinct valid molecule costs a call.
@@ -33,6 +36,7 @@ line, the counts above REINVENT and SELFIES-VAE-BO, the best top-3 QED, and wall
     python benchmarks/pmo.py --merge a.json b.json       # then one table of all parts
     python benchmarks/pmo.py --from-calls benchmarks/results/pmo/calls [--rescore molspace]
     python benchmarks/pmo.py --tuning local --seeds 0,1,2   # a named grid, tuning tasks only
+    python benchmarks/pmo.py --tuning search --tuning-configs c01,c03   # part of a grid
 """
 
 from __future__ import annotations
