@@ -82,6 +82,7 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     # issue 20: the GP surrogate's best-of-k children and the trust-region step size
     "search": {"local_screen": [1, 8], "local_adapt": [False, True]},
     "fraction": {"local_fraction": [0.9]},  # fewer random proposals: more local moves
+    "fraction_screen": {"local_fraction": [0.9], "local_screen": [8]},
 }
 CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
 TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"
