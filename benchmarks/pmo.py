@@ -447,6 +447,42 @@ def _save_config(out: Path, sweep: dict[str, Any], entry: dict[str, Any]) -> Non
     _write_tuning_csv(out, sweep["configs"])
 
 
+def sweep_table(paths: list[Path]) -> list[str]:
+    """Lines of one table of tuning runs: every ``c<NN>.json`` under the given folders (a
+    grid split over processes by seed is merged by folder and configuration) and every
+    ``--json`` file given (its molspace rows, named after the file), tuning tasks only."""
+    from statistics import mean
+
+    rows: dict[str, tuple[dict, dict[str, dict[int, float]]]] = {}
+    for path in paths:
+        if path.is_file():
+            data = json.loads(path.read_text())
+            found = {
+                t: {r["seed"]: r["auc_top10"] for r in rs}
+                for t, rs in data["results"].get("molspace", {}).items()
+            }
+            rows[path.stem] = ({}, found)
+            continue
+        for file in sorted(path.rglob("c[0-9]*.json")):
+            config = json.loads(file.read_text())["config"]
+            _, found = rows.setdefault(f"{path.name}/{config['name']}", (config["overrides"], {}))
+            for task, runs in config["results"].items():
+                for r in runs:
+                    found.setdefault(task, {})[r["seed"]] = r["auc_top10"]
+    lines = [
+        f"{'configuration':28s} {'zaleplon_mpo':>20s} {'perindopril_mpo':>20s} {'sum':>6s}  options"
+    ]
+    for name, (overrides, found) in rows.items():
+        cells, total = [], 0.0
+        for task in TUNING_TASKS:
+            values = [found.get(task, {})[s] for s in sorted(found.get(task, {}))]
+            m = mean(values) if values else float("nan")
+            total += m
+            cells.append(f"{m:.3f} ({', '.join(f'{v:.3f}' for v in values)})")
+        lines.append(f"{name:28s} {cells[0]:>20s} {cells[1]:>20s} {total:6.3f}  {overrides}")
+    return lines
+
+
 def _finished_configs(out: Path) -> list[dict]:
     """The configurations whose ``c<NN>.json`` is in ``out``, by name."""
     return [json.loads(p.read_text())["config"] for p in sorted(out.glob("c[0-9]*.json"))]
@@ -557,6 +593,13 @@ def _parser() -> argparse.ArgumentParser:
         "several processes can share one grid and folder",
     )
     parser.add_argument(
+        "--sweep-table",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the AUC means (per seed in brackets) of tuning folders and --json files",
+    )
+    parser.add_argument(
         "--rescore",
         default=None,
         help="with --from-calls: score every logged molecule again, with 'molspace' or a "
@@ -608,6 +651,9 @@ def main() -> None:
     if args.merge:
         budget, saved = merge_results(args.merge)
         print_table(saved, budget, _published())
+        return
+    if args.sweep_table:
+        print("\n".join(sweep_table(args.sweep_table)))
         return
     if args.from_calls:
         rescorer = load_rescorer(args.rescore) if args.rescore else None
