@@ -8,7 +8,10 @@ the metric is mol_opt's AUC top-10 (``molspace.oracles.top_k_auc``). Two methods
   current top molecules in the full latent space (``local_fraction``); sampler
   configurable (default ``random`` proposals + local search, the cheapest per trial;
   ``tpe`` for model-based proposals) and, by default, weighted retraining of the VAE
-  every 500 calls (25 Adam steps at 1e-3; ``--retrain-every 0`` turns it off);
+  every 500 calls (25 Adam steps at 1e-3; ``--retrain-every 0`` turns it off). Every
+  search option defaults to the frozen PMO preset (``molspace/data/presets/pmo.toml``,
+  chosen with ``--tuning`` on PMO's two tuning tasks only), which is also what
+  ``molspace optimize --pmo TASK`` runs;
 - ``prior``: random sampling of the latent prior N(0, I), the in-run baseline.
 
 Degenerate-molecule rejection is off, as in PMO: every distinct valid molecule costs a call.
@@ -33,6 +36,7 @@ line, the counts above REINVENT and SELFIES-VAE-BO, the best top-3 QED, and wall
     python benchmarks/pmo.py --merge a.json b.json       # then one table of all parts
     python benchmarks/pmo.py --from-calls benchmarks/results/pmo/calls [--rescore molspace]
     python benchmarks/pmo.py --tuning local --seeds 0,1,2   # a named grid, tuning tasks only
+    python benchmarks/pmo.py --tuning search --tuning-configs c01,c03   # part of a grid
 """
 
 from __future__ import annotations
@@ -75,6 +79,10 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     "retrain": {"retrain_every": [0, 250, 500], "retrain_steps": [25, 50]},
     "sampler": {"sampler": ["random", "tpe"], "components": [8, 16]},
     "smoke": {"local_fraction": [0.5, 0.75]},
+    # issue 20: the GP surrogate's best-of-k children and the trust-region step size
+    "search": {"local_screen": [1, 8], "local_adapt": [False, True]},
+    "fraction": {"local_fraction": [0.9]},  # fewer random proposals: more local moves
+    "fraction_screen": {"local_fraction": [0.9], "local_screen": [8]},
 }
 CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
 TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"
@@ -139,6 +147,9 @@ def optimize_config(task: str, seed: int, budget: int, args: argparse.Namespace)
             "learning_rate": args.retrain_lr,
         },
         local_crossover=args.local_crossover,
+        local_screen=args.local_screen,
+        local_adapt=args.local_adapt,
+        repeat_threshold=args.repeat_threshold,
         space={
             "kind": args.space,
             "n_components": args.components,
@@ -373,8 +384,11 @@ def run_tuning(args: argparse.Namespace, latent, seeds: list[int], budget: int, 
         "provenance": provenance,
         "configs": [],
     }
+    only = None if not args.tuning_configs else set(args.tuning_configs.split(","))
     for index, overrides in enumerate(tuning_configs(grid, args)):
         name = f"c{index:02d}"
+        if only is not None and name not in only:
+            continue
         config_args = argparse.Namespace(**{**vars(args), **overrides})
         entry: dict[str, Any] = {"name": name, "overrides": overrides, "results": {}}
         sweep["configs"].append(entry)
@@ -396,16 +410,7 @@ def run_tuning(args: argparse.Namespace, latent, seeds: list[int], budget: int, 
                     file=sys.stderr,
                     flush=True,
                 )
-        means = {
-            t: sum(r["auc_top10"] for r in rows) / len(rows) for t, rows in entry["results"].items()
-        }
-        entry["mean_auc"] = means
-        entry["sum"] = sum(means.values())
-        sweep["ranking"] = [
-            c["name"] for c in sorted(sweep["configs"], key=lambda c: -c.get("sum", -1.0))
-        ]
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.json").write_text(json.dumps(sweep, indent=2, default=str))
+                _save_config(out, sweep, entry)  # after every run: a cut-short sweep keeps it
     print(
         f"\ntuning grid {args.tuning!r}, tasks {', '.join(TUNING_TASKS)}, budget {budget:,}, "
         f"seeds {seeds}"
@@ -414,11 +419,97 @@ def run_tuning(args: argparse.Namespace, latent, seeds: list[int], budget: int, 
     for name in sweep["ranking"]:
         c = next(c for c in sweep["configs"] if c["name"] == name)
         print(
-            f"{name:8s} {c['mean_auc']['zaleplon_mpo']:>13.3f} "
-            f"{c['mean_auc']['perindopril_mpo']:>13.3f} {c['sum']:>7.3f}  {c['overrides']}"
+            f"{name:8s} {c['mean_auc'].get('zaleplon_mpo', float('nan')):>13.3f} "
+            f"{c['mean_auc'].get('perindopril_mpo', float('nan')):>13.3f} "
+            f"{c['sum']:>7.3f}  {c['overrides']}"
         )
     print(f"sweep and call logs: {out}")
     return sweep
+
+
+def _save_config(out: Path, sweep: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Write ``out/<config>.json`` (its runs so far, per-task AUC means and their sum),
+    then ``out/sweep.json`` and ``out/sweep.csv`` from every configuration file in ``out``
+    (processes may split a grid with ``--tuning-configs``), ranked by the sum."""
+    entry["mean_auc"] = {
+        t: sum(r["auc_top10"] for r in rows) / len(rows) for t, rows in entry["results"].items()
+    }
+    entry["sum"] = sum(entry["mean_auc"].values())
+    out.mkdir(parents=True, exist_ok=True)
+    header = {k: v for k, v in sweep.items() if k not in ("configs", "ranking")}
+    (out / f"{entry['name']}.json").write_text(
+        json.dumps({**header, "config": entry}, indent=2, default=str)
+    )
+    sweep["configs"] = _finished_configs(out)
+    sweep["ranking"] = [
+        c["name"] for c in sorted(sweep["configs"], key=lambda c: -c.get("sum", -1.0))
+    ]
+    (out / "sweep.json").write_text(json.dumps(sweep, indent=2, default=str))
+    _write_tuning_csv(out, sweep["configs"])
+
+
+def sweep_table(paths: list[Path]) -> list[str]:
+    """Lines of one table of tuning runs: every ``c<NN>.json`` under the given folders (a
+    grid split over processes by seed is merged by folder and configuration) and every
+    ``--json`` file given (its molspace rows, named after the file), tuning tasks only."""
+    from statistics import mean
+
+    rows: dict[str, tuple[dict, dict[str, dict[int, float]]]] = {}
+    for path in paths:
+        if path.is_file():
+            data = json.loads(path.read_text())
+            found = {
+                t: {r["seed"]: r["auc_top10"] for r in rs}
+                for t, rs in data["results"].get("molspace", {}).items()
+            }
+            rows[path.stem] = ({}, found)
+            continue
+        for file in sorted(path.rglob("c[0-9]*.json")):
+            config = json.loads(file.read_text())["config"]
+            _, found = rows.setdefault(f"{path.name}/{config['name']}", (config["overrides"], {}))
+            for task, runs in config["results"].items():
+                for r in runs:
+                    found.setdefault(task, {})[r["seed"]] = r["auc_top10"]
+    lines = [
+        f"{'configuration':28s} {'zaleplon_mpo':>20s} {'perindopril_mpo':>20s} {'sum':>6s}  options"
+    ]
+    for name, (overrides, found) in rows.items():
+        cells, total = [], 0.0
+        for task in TUNING_TASKS:
+            values = [found.get(task, {})[s] for s in sorted(found.get(task, {}))]
+            m = mean(values) if values else float("nan")
+            total += m
+            cells.append(f"{m:.3f} ({', '.join(f'{v:.3f}' for v in values)})")
+        lines.append(f"{name:28s} {cells[0]:>20s} {cells[1]:>20s} {total:6.3f}  {overrides}")
+    return lines
+
+
+def _finished_configs(out: Path) -> list[dict]:
+    """The configurations whose ``c<NN>.json`` is in ``out``, by name."""
+    return [json.loads(p.read_text())["config"] for p in sorted(out.glob("c[0-9]*.json"))]
+
+
+def _write_tuning_csv(out: Path, configs: list[dict]) -> None:
+    """``out/sweep.csv``: one row per (configuration, task, seed) with its AUC and time."""
+    import csv
+
+    with (out / "sweep.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["config", "overrides", "task", "seed", "budget", "auc_top10", "seconds"])
+        for c in configs:
+            for task, rows in c["results"].items():
+                for r in rows:
+                    writer.writerow(
+                        [
+                            c["name"],
+                            json.dumps(c["overrides"]),
+                            task,
+                            r["seed"],
+                            r["n_calls"],
+                            f"{r['auc_top10']:.4f}",
+                            f"{r['seconds']:.1f}",
+                        ]
+                    )
 
 
 def _published() -> dict:
@@ -433,29 +524,46 @@ def _published() -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="The search options default to the frozen PMO preset, "
+        "molspace/data/presets/pmo.toml (also what `molspace optimize --pmo TASK` runs).",
+    )
     parser.add_argument("--tasks", default=None, help="comma-separated (default: all 20)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--budget", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="3 tasks, seed 0, budget 500")
     parser.add_argument("--model", default=None, help="bundle (default: shipped model)")
     parser.add_argument("--methods", default="molspace,prior")
-    parser.add_argument("--sampler", default="random", help="tpe, random, gp, cmaes")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--space", default="pca", help="pca (whitened subspace) or box")
-    parser.add_argument("--bound", type=float, default=3.0, help="box/PCA half-width in std")
-    parser.add_argument("--components", type=int, default=8)
-    parser.add_argument("--local-fraction", type=float, default=0.75)
-    parser.add_argument("--local-sigma", type=float, default=0.3)
-    parser.add_argument("--local-crossover", type=float, default=0.3)
-    parser.add_argument("--local-top", type=int, default=10, help="parents of local moves")
-    parser.add_argument("--temperature", type=float, default=0.0, help="decoding (0: greedy)")
+    parser.add_argument("--sampler", help="tpe, random, gp, cmaes")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--space", help="pca (whitened subspace) or box")
+    parser.add_argument("--bound", type=float, help="box/PCA half-width in std")
+    parser.add_argument("--components", type=int)
+    parser.add_argument("--local-fraction", type=float)
+    parser.add_argument("--local-sigma", type=float)
+    parser.add_argument("--local-crossover", type=float)
+    parser.add_argument("--local-top", type=int, help="parents of local moves")
     parser.add_argument(
-        "--retrain-every", type=int, default=500, help="weighted retraining every N calls (0: off)"
+        "--local-screen", type=int, help="candidates per local move ranked by a GP (1: off)"
     )
-    parser.add_argument("--retrain-steps", type=int, default=25)
-    parser.add_argument("--retrain-lr", type=float, default=1e-3)
-    parser.add_argument("--library-size", type=int, default=2000)
+    parser.add_argument(
+        "--local-adapt",
+        action=argparse.BooleanOptionalAction,
+        help="trust-region step size from the children's successes",
+    )
+    parser.add_argument(
+        "--repeat-threshold",
+        type=float,
+        help="change course when more than this share of two batches repeats (1: never)",
+    )
+    parser.add_argument("--temperature", type=float, help="decoding (0: greedy)")
+    parser.add_argument(
+        "--retrain-every", type=int, help="weighted retraining every N calls (0: off)"
+    )
+    parser.add_argument("--retrain-steps", type=int)
+    parser.add_argument("--retrain-lr", type=float)
+    parser.add_argument("--library-size", type=int)
     parser.add_argument("--max-trials-factor", type=int, default=10)
     parser.add_argument(
         "--json", type=Path, default=None, help="write raw results here (after every run)"
@@ -485,12 +593,64 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of the sweep (default: benchmarks/results/pmo/tuning/<grid>)",
     )
     parser.add_argument(
+        "--tuning-configs",
+        default=None,
+        help="with --tuning: run only these configurations of the grid (e.g. c01,c03), so "
+        "several processes can share one grid and folder",
+    )
+    parser.add_argument(
+        "--sweep-table",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the AUC means (per seed in brackets) of tuning folders and --json files",
+    )
+    parser.add_argument(
         "--rescore",
         default=None,
         help="with --from-calls: score every logged molecule again, with 'molspace' or a "
         "module:function returning a scorer per task",
     )
+    parser.set_defaults(**preset_defaults())
     return parser
+
+
+#: command-line option (argparse dest) -> its key in the preset's [optimize] table
+PRESET_KEYS = {
+    "sampler": ("sampler",),
+    "batch_size": ("batch_size",),
+    "space": ("space", "kind"),
+    "bound": ("space", "bound"),
+    "components": ("space", "n_components"),
+    "library_size": ("space", "library_size"),
+    "local_fraction": ("local_fraction",),
+    "local_sigma": ("local_sigma",),
+    "local_crossover": ("local_crossover",),
+    "local_top": ("local_top",),
+    "local_screen": ("local_screen",),
+    "local_adapt": ("local_adapt",),
+    "repeat_threshold": ("repeat_threshold",),
+    "temperature": ("temperature",),
+    "retrain_every": ("retrain", "every"),
+    "retrain_steps": ("retrain", "steps"),
+    "retrain_lr": ("retrain", "learning_rate"),
+}
+
+
+def preset_defaults() -> dict[str, Any]:
+    """The search options' defaults: the frozen PMO preset (``molspace/data/presets/pmo.toml``),
+    validated as an ``OptimizeConfig``, so the script and ``molspace optimize --pmo`` agree."""
+    from molspace.optimization import OptimizeConfig
+    from molspace.optimization.presets import preset_optimize_table
+
+    config = OptimizeConfig(**{**preset_optimize_table(), "pmo": "qed"}).model_dump()
+    out = {}
+    for dest, keys in PRESET_KEYS.items():
+        value: Any = config
+        for key in keys:
+            value = value[key]
+        out[dest] = value
+    return out
 
 
 def main() -> None:
@@ -498,6 +658,9 @@ def main() -> None:
     if args.merge:
         budget, saved = merge_results(args.merge)
         print_table(saved, budget, _published())
+        return
+    if args.sweep_table:
+        print("\n".join(sweep_table(args.sweep_table)))
         return
     if args.from_calls:
         rescorer = load_rescorer(args.rescore) if args.rescore else None

@@ -72,6 +72,10 @@ def optimize_command(
         "stale_after": stale_after,
         "retrain": None if retrain_every is None else {"every": retrain_every},
     }
+    if config is None and pmo is not None:  # the frozen PMO search, tuned on PMO's tuning tasks
+        from molspace.optimization.presets import PMO_PRESET
+
+        config = PMO_PRESET
     cfg, objective = load_optimize_config(config, overrides)
     if space is not None:
         if space not in ("box", "ball", "pca"):

@@ -92,6 +92,18 @@ class OptimizeConfig(StrictModel):
         description="change course (larger steps, restarts) when more than this share of "
         "the last two batches decoded known molecules; 1 = never",
     )
+    local_screen: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="candidates drawn per local move; the one a GP surrogate on the scored "
+        "latent vectors ranks best is kept (1: no surrogate)",
+    )
+    local_adapt: bool = Field(
+        False,
+        description="scale local_sigma by a trust region that grows after batches of "
+        "children entering the top local_top and shrinks after batches that do not",
+    )
     temperature: float = Field(0.0, ge=0.0)
     penalty: float = Field(0.0, description="value told for invalid/degenerate/infeasible")
     space: SpaceSpec = Field(default_factory=SpaceSpec)

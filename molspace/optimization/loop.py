@@ -30,7 +30,7 @@ from molspace.optimization.course import Course, Plan
 from molspace.optimization.decoding import DecodedRow, new_molecules, prepare_rows, trial_latents
 from molspace.optimization.ledger import OracleLedger
 from molspace.optimization.progress import Snapshot
-from molspace.optimization.proposals import enqueue_children
+from molspace.optimization.proposals import enqueue_children, propose_local
 from molspace.optimization.retrain import Retrainer
 from molspace.optimization.scoring import Constraints, Scorer
 from molspace.optimization.space import LatentSearchSpace
@@ -207,14 +207,16 @@ class SearchLoop:
             others = pool[half:]
             pick = self.rng.choice(len(others), size=cfg.local_top - half, replace=False)
             top = pool[:half] + [others[int(i)] for i in sorted(pick)]
-        enqueue_children(
+        propose_local(
             self.study,
             self.space,
-            top,
-            plan.n_local,
+            self.cache,
+            self.parents,
+            cfg,
             self.rng,
+            ranked=top,
+            n=plan.n_local,
             sigma=plan.sigma,
-            crossover=cfg.local_crossover,
         )
 
     def parent_pool(self) -> list[tuple[str, np.ndarray]]:
