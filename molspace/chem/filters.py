@@ -174,6 +174,17 @@ _catalogs: dict[str, rdfc.FilterCatalog] = {}
 _catalog_lock = threading.Lock()
 
 
+def check_alert_families(families: Iterable[str]) -> tuple[str, ...]:
+    """``families`` as given, each a key of ``ALERT_FAMILIES`` (ValueError names the first
+    unknown one): one check for every config that takes alert families."""
+    out = tuple(families)
+    for family in out:
+        if family not in ALERT_FAMILIES:
+            known = ", ".join(ALERT_FAMILIES)
+            raise ValueError(f"unknown alert family {family!r} (known: {known})")
+    return out
+
+
 def mcf_patterns() -> list[tuple[str, str]]:
     """(name, SMARTS) of MOSES's 22 medicinal-chemistry filters, as shipped (``MCF1`` ...)."""
     with open(_MOSES_FILTERS / "mcf.csv", newline="") as handle:

@@ -185,6 +185,14 @@ def _atomic_numbers() -> dict[str, int]:
     return {table.GetElementSymbol(n): n for n in range(1, 119)}
 
 
+def check_ring_sizes(sizes: Iterable[int]) -> tuple[int, ...]:
+    """``sizes`` as given; ValueError when one is under 3 (no such ring)."""
+    out = tuple(sizes)
+    if any(n < 3 for n in out):
+        raise ValueError(f"ring sizes start at 3 (got {sorted(out)})")
+    return out
+
+
 def check_elements(symbols: Iterable[str]) -> tuple[str, ...]:
     """``symbols`` as given, each checked against the periodic table (ConfigError names
     the first unknown one: ``"cl"`` is not chlorine, ``"Cl"`` is)."""

@@ -29,12 +29,13 @@ from pydantic import Field, field_validator, model_validator
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Descriptors, Lipinski, rdFingerprintGenerator, rdMolDescriptors
 
-from molspace.chem.filters import ALERT_FAMILIES, AlertCatalog
+from molspace.chem.filters import AlertCatalog, check_alert_families
 from molspace.chem.sanity import (
     DEFAULT_ELEMENTS,
     DEFAULT_RING_SIZES,
     StructureSanity,
     check_elements,
+    check_ring_sizes,
 )
 from molspace.config import StrictModel
 from molspace.errors import ConfigError, InvalidMoleculeError
@@ -299,18 +300,12 @@ class ConstraintSpec(StrictModel):
     @field_validator("alert_families", "prefilter_alerts")
     @classmethod
     def _known_families(cls, families: tuple[str, ...]) -> tuple[str, ...]:
-        for family in families:
-            if family not in ALERT_FAMILIES:
-                known = ", ".join(ALERT_FAMILIES)
-                raise ValueError(f"unknown alert family {family!r} (known: {known})")
-        return families
+        return check_alert_families(families)
 
     @field_validator("ring_sizes")
     @classmethod
     def _ring_sizes(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
-        if any(n < 3 for n in sizes):
-            raise ValueError(f"ring sizes start at 3 (got {sorted(sizes)})")
-        return sizes
+        return check_ring_sizes(sizes)
 
     @field_validator("allowed_elements")
     @classmethod

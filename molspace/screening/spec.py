@@ -143,20 +143,16 @@ class FilterSpec(StrictModel):
     @field_validator("alerts")
     @classmethod
     def _known_families(cls, families: list[str]) -> list[str]:
-        from molspace.chem import ALERT_FAMILIES
+        from molspace.chem.filters import check_alert_families
 
-        for family in families:
-            if family not in ALERT_FAMILIES:
-                known = ", ".join(ALERT_FAMILIES)
-                raise ValueError(f"unknown alert family {family!r} (known: {known})")
-        return families
+        return list(check_alert_families(families))
 
     @field_validator("ring_sizes")
     @classmethod
     def _ring_sizes(cls, sizes: list[int]) -> list[int]:
-        if any(n < 3 for n in sizes):
-            raise ValueError(f"ring sizes start at 3 (got {sorted(sizes)})")
-        return sizes
+        from molspace.chem.sanity import check_ring_sizes
+
+        return list(check_ring_sizes(sizes))
 
     @field_validator("allowed_elements")
     @classmethod
