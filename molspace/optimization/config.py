@@ -167,4 +167,15 @@ def load_optimize_config(
         elif value is not None:
             section[key] = value
     source = f"{path} [optimize]" if path is not None else "[optimize]"
-    return parse_config(OptimizeConfig, section, source), data.get("objective")
+    try:
+        return parse_config(OptimizeConfig, section, source), data.get("objective")
+    except ConfigError:
+        if path is None or not overrides:
+            raise
+        try:  # the file alone is valid: the bad value came from an option, not the file
+            parse_config(OptimizeConfig, dict(data.get("optimize", {})), source)
+        except ConfigError:
+            pass
+        else:
+            return parse_config(OptimizeConfig, section, "[optimize]"), data.get("objective")
+        raise
