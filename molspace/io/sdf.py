@@ -82,6 +82,21 @@ def parse_sd_record(lines: list[str]) -> tuple[str, str, dict[str, str]]:
     return block, title, tags
 
 
+def _reparse_with_error_log(block: str, log: Any) -> tuple[Any, Any]:
+    """Parse a failed molblock again with RDKit's error log on: other code in the process
+    may have silenced it (``RDLogger.DisableLog``), and the reject reason quotes it."""
+    from rdkit import Chem
+
+    from molspace.chem.rdlog import capture_rdkit_log, error_log_enabled
+
+    with error_log_enabled(), capture_rdkit_log() as retry:
+        try:
+            mol = Chem.MolFromMolBlock(block, sanitize=True, removeHs=True)
+        except Exception:  # RDKit raises for some malformed blocks; the first try said why
+            return None, log
+    return mol, retry
+
+
 def _molblock_to_smiles(block: str) -> tuple[str | None, str]:
     """Canonical SMILES of a molblock, or None and RDKit's reason."""
     from rdkit import Chem
@@ -93,6 +108,8 @@ def _molblock_to_smiles(block: str) -> tuple[str | None, str]:
             mol, detail = None, str(exc)
         else:
             detail = ""
+    if mol is None and not [m for m in getattr(log, "messages", []) if m.strip()]:
+        mol, log = _reparse_with_error_log(block, log)
     if mol is None:
         messages = [m for m in getattr(log, "messages", []) if m.strip()]
         detail = "; ".join([*messages, detail] if detail else messages) or "unparseable molblock"

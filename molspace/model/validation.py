@@ -23,20 +23,23 @@ __all__ = ["compute_properties", "evaluate_validation", "split_indices"]
 def _property_chunk(args: tuple[list[str], tuple[str, ...]]) -> np.ndarray:
     """Property values (n, P) of SELFIES strings, NaN where RDKit cannot read one."""
     import selfies as sf
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
 
+    from molspace.chem.rdlog import capture_rdkit_log
     from molspace.model.properties import property_values
 
-    RDLogger.DisableLog("rdApp.*")  # a worker process: unreadable rows become NaN, not log noise
     strings, names = args
     values = np.full((len(strings), len(names)), np.nan, dtype=np.float32)
-    for i, text in enumerate(strings):
-        try:
-            mol = Chem.MolFromSmiles(sf.decoder(text) or "")
-        except sf.DecoderError:
-            mol = None
-        if mol is not None:
-            values[i] = property_values(mol, names)
+    # unreadable rows become NaN; RDKit's log is captured here, not switched off for the
+    # whole process (this also runs in the caller's process, where readers quote that log)
+    with capture_rdkit_log():
+        for i, text in enumerate(strings):
+            try:
+                mol = Chem.MolFromSmiles(sf.decoder(text) or "")
+            except sf.DecoderError:
+                mol = None
+            if mol is not None:
+                values[i] = property_values(mol, names)
     return values
 
 

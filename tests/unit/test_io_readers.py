@@ -223,6 +223,20 @@ def test_sdf_unparseable_record_has_rdkit_reason(capfd):
     assert "valence" not in capfd.readouterr().err  # RDKit's log is captured, not sprayed
 
 
+def test_sdf_reason_quotes_rdkit_when_other_code_silenced_its_log():
+    """Other code in the process calls RDLogger.DisableLog("rdApp.*") (a library, a
+    worker function run in-process): the reject reason must still say why."""
+    from rdkit import RDLogger, rdBase
+
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        _, rej, _ = read_all(DATA / "bad_record.sdf")
+    finally:
+        rdBase.EnableLog("rdApp.error")
+        rdBase.EnableLog("rdApp.warning")
+    assert "valence" in rej["reason"].iloc[0].lower()
+
+
 def test_sdf_truncated_last_record_is_rejected():
     rec, rej, n = read_all(DATA / "truncated.sdf")
     assert n == 2 and rec["smiles"].tolist() == ["CCO"]
