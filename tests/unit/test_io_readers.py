@@ -228,6 +228,7 @@ def test_sdf_reason_quotes_rdkit_when_other_code_silenced_its_log():
     worker function run in-process): the reject reason must still say why."""
     from rdkit import RDLogger, rdBase
 
+    read_all(DATA / "bad_record.sdf")  # our log routing is installed first, as in a long run
     RDLogger.DisableLog("rdApp.*")
     try:
         _, rej, _ = read_all(DATA / "bad_record.sdf")
