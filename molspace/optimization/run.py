@@ -154,7 +154,11 @@ def _open_loop(
         space,
         latent,
         scorer,
-        Constraints(config.constraints, references=seed_smiles(config)),
+        Constraints(
+            config.constraints,
+            references=seed_smiles(config),
+            expensive=bool(getattr(scorer, "expensive", False)),
+        ),
         cache,
         config,
         ledger,

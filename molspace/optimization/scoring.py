@@ -114,6 +114,11 @@ class ObjectiveScorer:
     def directions(self) -> tuple[str, ...]:
         return tuple("maximize" for _ in self.objective_names)
 
+    @property
+    def expensive(self) -> bool:
+        """The objective docks (or runs another component marked expensive)."""
+        return bool(self.objective.expensive_names)
+
     def score(self, smiles: Sequence[str]) -> list[Scored]:
         mols = [Chem.MolFromSmiles(s) for s in smiles]
         table = self.objective.score_mols(mols)
@@ -296,6 +301,11 @@ class ConstraintSpec(StrictModel):
     allowed_elements: tuple[str, ...] = Field(
         DEFAULT_ELEMENTS, description="plus those of the seeds and leads; [] allows any"
     )
+    prefilter_infeasible: bool | None = Field(
+        None,
+        description="reject a molecule that breaks a constraint before scoring (no oracle "
+        "call); None: on when the objective has an expensive component (docking)",
+    )
 
     @field_validator("alert_families", "prefilter_alerts")
     @classmethod
@@ -341,11 +351,18 @@ class Constraints:
     """Evaluates a ``ConstraintSpec`` on molecules; ``active`` is False when nothing is asked.
 
     ``references`` (the run's seed molecules) widen the prefilter as the leads do: a ring
-    size or element a seed or lead has is allowed in its analogs.
+    size or element a seed or lead has is allowed in its analogs. ``expensive``: the
+    objective costs seconds per molecule (docking), so by default a molecule that breaks
+    a constraint is rejected before it is scored (``prefilter_infeasible``): it could
+    never be a candidate.
     """
 
-    def __init__(self, spec: ConstraintSpec, references: Sequence[str] = ()) -> None:
+    def __init__(
+        self, spec: ConstraintSpec, references: Sequence[str] = (), expensive: bool = False
+    ) -> None:
         self.spec = spec
+        infeasible = spec.prefilter_infeasible
+        self.reject_infeasible = (expensive if infeasible is None else infeasible) and self.active
         self._lead_fps = []
         for smiles in spec.leads:
             mol = Chem.MolFromSmiles(smiles)
@@ -389,7 +406,13 @@ class Constraints:
             if reason is not None:
                 return reason
         if self._prefilter_alerts is not None:
-            return self._prefilter_alerts.first_match(mol)
+            reason = self._prefilter_alerts.first_match(mol)
+            if reason is not None:
+                return reason
+        if self.reject_infeasible:
+            violated = [k for k, v in self.values(mol).items() if v > 0]
+            if violated:
+                return f"infeasible: {', '.join(violated)}"
         return None
 
     def lead_similarity(self, mol: Chem.Mol) -> float:

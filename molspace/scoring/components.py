@@ -89,6 +89,8 @@ class RuntimeComponent:
     """A built component: ``value(mol, properties)`` gives the raw value (may raise).
 
     ``reports_reason``: the objective adds a ``<name>_reason`` column for it.
+    ``expensive``: seconds per molecule (docking); the objective values it last and
+    skips it, with a reason, for a molecule the cheap components already veto.
     """
 
     name: str
@@ -97,6 +99,7 @@ class RuntimeComponent:
     value: Callable[[Chem.Mol, Mapping[str, float]], float]
     properties: tuple[str, ...] = field(default=())
     reports_reason: bool = False
+    expensive: bool = False
 
 
 class _Base(StrictModel):
@@ -279,6 +282,11 @@ class CustomComponent(_Base):
     type: Literal["custom"]
     function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     params: dict[str, Any] = Field(default_factory=dict)
+    expensive: bool = Field(
+        False,
+        description="seconds per molecule: valued after the cheap components and skipped "
+        "(with a reason) when they already veto the molecule",
+    )
 
     def default_name(self) -> str:
         return self.function.rpartition(":")[2]
@@ -291,7 +299,14 @@ class CustomComponent(_Base):
             del properties
             return float(user(mol, **params))
 
-        return RuntimeComponent(self.label(), self.weight, self.resolved_transform(), value)
+        return RuntimeComponent(
+            self.label(),
+            self.weight,
+            self.resolved_transform(),
+            value,
+            reports_reason=self.expensive,
+            expensive=self.expensive,
+        )
 
 
 class DockingComponent(_Base):
@@ -362,7 +377,12 @@ class DockingComponent(_Base):
             return float(row["score"])
 
         return RuntimeComponent(
-            self.label(), self.weight, self.resolved_transform(), value, reports_reason=True
+            self.label(),
+            self.weight,
+            self.resolved_transform(),
+            value,
+            reports_reason=True,
+            expensive=True,
         )
 
 

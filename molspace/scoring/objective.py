@@ -131,6 +131,24 @@ class Objective:
         props = properties or {}
         return {c.name: c.value(mol, props) for c in self.components}
 
+    @property
+    def expensive_names(self) -> tuple[str, ...]:
+        """Components that cost seconds per molecule (docking, a plugin marked so)."""
+        return tuple(c.name for c in self.components if c.expensive)
+
+    def _veto(self, raw: Mapping[str, float]) -> str | None:
+        """Why the expensive components cannot change this molecule's score: a cheap
+        component at desirability 0 zeroes a weighted geometric mean."""
+        if self.spec.aggregation != "geometric":
+            return None
+        for component in self.components:
+            if component.expensive or component.name not in raw:
+                continue
+            d = component.transform.apply(np.array([raw[component.name]], dtype=np.float64))
+            if not np.clip(d[0], 0.0, 1.0) > 0:
+                return f"{component.name} desirability 0 (the geometric mean is 0)"
+        return None
+
     def _safe_raw(
         self, mol: Chem.Mol | None, reasons: dict[str, str] | None = None
     ) -> dict[str, float]:
@@ -140,7 +158,15 @@ class Objective:
 
         props = compute_properties(mol, self.property_names) if self.property_names else {}
         out: dict[str, float] = {}
-        for component in self.components:
+        # cheap components first: the expensive ones are skipped for a molecule they veto
+        for component in sorted(self.components, key=lambda c: c.expensive):
+            if component.expensive:
+                skip = self._veto(out)
+                if skip is not None:
+                    out[component.name] = np.nan
+                    if reasons is not None:
+                        reasons[f"{component.name}_reason"] = f"skipped: {skip}"
+                    continue
             try:
                 out[component.name] = component.value(mol, props)
             except ComponentRejected as exc:  # e.g. no 3D conformer: NaN, and why
@@ -149,7 +175,7 @@ class Objective:
                     reasons[f"{component.name}_reason"] = exc.reason
             except Exception:  # one odd molecule must not stop a batch: NaN, desirability 0
                 out[component.name] = np.nan
-        return out
+        return {name: out[name] for name in self.component_names}
 
     def score_table(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Add ``<name>_desirability`` and ``score`` to a table of raw component values."""
@@ -180,7 +206,11 @@ class Objective:
         return np.exp(log_mean)
 
     def score_mols(self, mols: Sequence[Chem.Mol | None]) -> pd.DataFrame:
-        """Raw value, desirability and aggregate ``score`` of each molecule (row order kept)."""
+        """Raw value, desirability and aggregate ``score`` of each molecule (row order kept).
+
+        The expensive components (docking) are valued last and skipped, NaN with the
+        reason ``skipped: ...``, for a molecule whose cheap components zero a geometric
+        mean: its score is 0 whatever it docks."""
         reasons: list[dict[str, str]] = [{} for _ in mols]
         raw = pd.DataFrame(
             [self._safe_raw(m, r) for m, r in zip(mols, reasons, strict=True)],

@@ -165,18 +165,22 @@ def test_docking_objective_component_scores_a_binder_and_rejects_with_a_reason(
                     "time_limit": 900,  # a loaded test machine is not a reason to reject
                 },
                 {"type": "qed"},
+                {"type": "mw", "transform": {"kind": "step", "threshold": 500, "reverse": True}},
             ]
         }
     )
     objective = Objective.from_spec(spec)
+    heavy = "C" * 40  # MW 563: vetoed by the cheap MW step, so never docked
     try:
         table = objective.score_mols(
-            [Chem.MolFromSmiles(TRIMETHOPRIM), Chem.MolFromSmiles("C1#CCC1")]
+            [Chem.MolFromSmiles(s) for s in (TRIMETHOPRIM, "C1#CCC1", heavy)]
         )
     finally:
         close_engines()
     assert list(table.columns) == list(objective.columns)
-    binder, strained = table.iloc[0], table.iloc[1]
+    binder, strained, vetoed = table.iloc[0], table.iloc[1], table.iloc[2]
+    assert np.isnan(vetoed["docking"]) and vetoed["score"] == 0.0
+    assert vetoed["docking_reason"] == "skipped: mw desirability 0 (the geometric mean is 0)"
     assert math.isfinite(binder["docking"]) and binder["docking"] < -4.0
     assert 0.0 < binder["docking_desirability"] <= 1.0 and binder["score"] > 0.0
     assert binder["docking_reason"] is None

@@ -43,7 +43,13 @@ pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def reduced(
-    storage: str, logs: Path, *, jobs: int = 2, chunk_size: int = 500, study: str = "slurm"
+    storage: str,
+    logs: Path,
+    *,
+    jobs: int = 2,
+    rows: int = ROWS,
+    chunk_size: int = 500,
+    study: str = "slurm",
 ) -> list[str]:
     """``--set`` overrides: the shipped workflow, small, on this test's cluster and database."""
     items = [
@@ -57,7 +63,7 @@ def reduced(
         'cluster.job_script_prologue=["export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"]',
         f'cluster.local_directory="{logs}"',
         'cluster.dashboard_address=":0"',
-        f"steps.screen.limit={ROWS}",
+        f"steps.screen.limit={rows}",
         f"steps.screen.screen.chunk_size={chunk_size}",
         f'steps.optimize.model="{TINY}"',
         f"steps.optimize.budget={BUDGET}",
@@ -133,12 +139,16 @@ def running_workers(slurm: SlurmCluster) -> list[dict[str, str]]:
     return [j for j in slurm.jobs("dask-worker") if j["state"] == "RUNNING"]
 
 
-def screen_results(out: Path) -> pd.DataFrame:
-    """The screen's results in input order; ``source`` (the run's own copy of the library
-    head) reduced to its file name, which is the same in every run."""
+def screen_results(out: Path, rows: int | None = None) -> pd.DataFrame:
+    """The screen's results (the first ``rows`` if given) in input order; ``source`` (the
+    run's own copy of the library head) reduced to a name that is the same in every run.
+
+    Rows are screened independently and a duplicate is the later of two rows, so the
+    first rows of a longer screen equal a screen of those rows alone."""
     table = pd.read_parquet(out / "screen" / "out" / "results")
-    table["source"] = table["source"].map(lambda p: Path(p).name)
-    return table.sort_values("row").reset_index(drop=True)
+    table["source"] = "head-test.parquet"
+    table = table.sort_values("row").reset_index(drop=True)
+    return table if rows is None else table.head(rows)
 
 
 def stored_partitions(out: Path) -> int:
@@ -252,8 +262,11 @@ def test_sigterm_exits_75_within_10s_and_the_same_command_resumes(
     storage = postgres.create_database("sigterm")
     out, logs = tmp_path / "run", tmp_path / "logs"
     logs.mkdir()
-    # one partition per worker job: each takes longer than the 10 s allowed to stop
-    cmd = command(out, reduced(storage, logs, chunk_size=ROWS // 2, study="sigterm"))
+    # one partition per worker job of 10,000 molecules: about 40 s of work on an idle
+    # core (1,000 take 4 s), far longer than the 10 s allowed to stop
+    rows = 10 * ROWS
+    overrides = reduced(storage, logs, rows=rows, chunk_size=rows // 2, study="sigterm")
+    cmd = command(out, overrides)
     env = environment(slurm)
 
     driver = Driver(cmd, env)
@@ -288,7 +301,8 @@ def test_sigterm_exits_75_within_10s_and_the_same_command_resumes(
     driver = Driver(cmd, env)
     assert driver.finish() == 0, driver.log
     assert "[screen] up to date, skipped" in driver.log
-    pd.testing.assert_frame_equal(screen_results(out), local_screen)
+    assert len(screen_results(out)) == rows
+    pd.testing.assert_frame_equal(screen_results(out, ROWS), local_screen)
     summary = json.loads((out / "optimize" / "study" / "summary.json").read_text())
     assert summary["n_oracle_calls"] == BUDGET
     assert_study_exact(postgres, "sigterm", "sigterm")

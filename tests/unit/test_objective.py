@@ -180,3 +180,50 @@ def test_property_values_passed_in_are_reused() -> None:
     assert objective.property_names == ("mw",)
     raw = objective.raw_values(Chem.MolFromSmiles("CCO"), {"mw": 500.0})
     assert raw == {"mw": 500.0}
+
+
+EXPENSIVE_PLUGIN = (
+    "CALLS = []\n"
+    "def slow_size(mol):\n"
+    "    CALLS.append(mol.GetNumAtoms())\n"
+    "    return mol.GetNumAtoms() / 20\n"
+)
+
+
+def test_expensive_component_is_skipped_when_a_cheap_one_vetoes(tmp_path, monkeypatch) -> None:
+    """A geometric mean is 0 once a cheap desirability is 0: the expensive component
+    (docking, or a plugin marked so) is not run for that molecule and says why."""
+    (tmp_path / "slow_scores.py").write_text(EXPENSIVE_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import slow_scores
+
+    veto = {"kind": "step", "threshold": 0.5}  # QED >= 0.5, else 0
+    components = [
+        {"type": "custom", "function": "slow_scores:slow_size", "expensive": True},
+        {"type": "qed", "transform": veto},
+    ]
+    objective = build(components)
+    assert objective.expensive_names == ("slow_size",)
+    assert objective.reason_columns == ("slow_size_reason",)
+    low_qed = "O=C(O)CCC(=O)NC(CC(=O)O)C(=O)NC(Cc1ccccc1)C(=O)O"  # QED 0.35
+    assert qed(Chem.MolFromSmiles(low_qed)) < 0.5 <= qed(Chem.MolFromSmiles(ASPIRIN))
+    table = objective.score_mols([Chem.MolFromSmiles(ASPIRIN), Chem.MolFromSmiles(low_qed)])
+    assert slow_scores.CALLS == [13]  # aspirin only
+    assert list(table.columns[:2]) == ["slow_size", "qed"]  # declared order kept
+    assert table["slow_size"].iloc[0] == pytest.approx(13 / 20)
+    assert table["slow_size_reason"].iloc[0] is None
+    assert math.isnan(table["slow_size"].iloc[1])
+    assert (
+        table["slow_size_reason"].iloc[1] == "skipped: qed desirability 0 (the geometric mean is 0)"
+    )
+    assert table["score"].iloc[1] == 0.0
+    # an arithmetic mean is not zeroed by one component: every molecule is valued
+    slow_scores.CALLS.clear()
+    build(components, aggregation="arithmetic").score_mols([Chem.MolFromSmiles(low_qed)])
+    assert slow_scores.CALLS == [len(Chem.MolFromSmiles(low_qed).GetAtoms())]
+    # a plugin not marked expensive runs in declared order, like any other component
+    slow_scores.CALLS.clear()
+    plain = build([{"type": "custom", "function": "slow_scores:slow_size"}, components[1]])
+    assert plain.expensive_names == () and plain.reason_columns == ()
+    plain.score_mols([Chem.MolFromSmiles(low_qed)])
+    assert len(slow_scores.CALLS) == 1

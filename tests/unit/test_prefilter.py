@@ -118,3 +118,24 @@ def test_screen_sanity_filter() -> None:
     assert "sanity" not in plain and plain["passed"].all()
     with pytest.raises(ConfigError, match="unknown element"):
         parse_config(ScreenSpec, {"filters": {"allowed_elements": ["Xx"]}}, "test.toml")
+
+
+def test_an_expensive_objective_rejects_infeasible_molecules_before_scoring() -> None:
+    """Docking costs seconds: a molecule that breaks a constraint is rejected before it
+    is scored (rule ``infeasible``), unless the config says otherwise."""
+    spec = ConstraintSpec(properties={"qed": (0.5, None), "mw": (None, 400.0)})
+    low_qed = "O=C(O)CCC(=O)NC(CC(=O)O)C(=O)NC(Cc1ccccc1)C(=O)O"  # QED 0.35
+    mol = Chem.MolFromSmiles(low_qed)
+    assert Constraints(spec).degenerate(mol) is None  # a cheap objective scores it
+    assert Constraints(spec, expensive=True).degenerate(mol) == "infeasible: qed_min"
+    assert Constraints(spec, expensive=True).degenerate(Chem.MolFromSmiles(HALOPERIDOL)) is None
+    off = ConstraintSpec(properties={"qed": (0.5, None)}, prefilter_infeasible=False)
+    assert Constraints(off, expensive=True).degenerate(mol) is None
+    on = ConstraintSpec(properties={"qed": (0.5, None)}, prefilter_infeasible=True)
+    assert Constraints(on).degenerate(mol) == "infeasible: qed_min"
+    # nothing to break, nothing rejected
+    assert Constraints(ConstraintSpec(), expensive=True).degenerate(mol) is None
+    counts = rejection_counts(
+        [{"status": "degenerate", "reason": "infeasible: qed_min", "smiles": low_qed}]
+    )
+    assert counts == {"infeasible": 1}
