@@ -20,6 +20,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "Interrupted",
     "handle_stop_signals",
+    "interruptible",
     "request_stop",
     "reset",
     "stop_requested",
@@ -29,6 +30,7 @@ __all__ = [
 EXIT_INTERRUPTED = 75
 
 _stop = threading.Event()
+_immediate = 0  # depth of interruptible() blocks the main thread is in
 
 
 class Interrupted(MolspaceError):
@@ -67,6 +69,8 @@ def handle_stop_signals() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         _stop.set()
+        if _immediate:
+            raise Interrupted("stopped while preparing (nothing to save yet)")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -74,3 +78,25 @@ def handle_stop_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block, a stop request raises :class:`Interrupted` at once.
+
+    For preparation that holds nothing to save (imports, loading a model, encoding the
+    seeds): on a loaded node it can outlast a scheduler's grace period, and polling
+    cannot reach inside an import. Only the main thread under
+    :func:`handle_stop_signals` is affected; elsewhere the block runs as written.
+    """
+    global _immediate
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if _stop.is_set():
+        raise Interrupted("stopped before preparing")
+    _immediate += 1
+    try:
+        yield
+    finally:
+        _immediate -= 1

@@ -85,7 +85,7 @@ def optimize(
     elif not isinstance(config, OptimizeConfig):
         config, from_file = load_optimize_config(config)
         objective = objective if objective is not None else from_file
-    from molspace.interrupt import handle_stop_signals, stop_requested
+    from molspace.interrupt import handle_stop_signals, interruptible, stop_requested
     from molspace.optimization.outputs import write_outputs
     from molspace.optimization.storage import make_storage, storage_url
     from molspace.oracles import top_k_auc
@@ -94,8 +94,9 @@ def optimize(
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(config.storage, out)
     config = config.model_copy(update={"storage": url})
-    scorer = build_scorer(config.scorer_spec(objective))
-    reference, novelty_note = _novelty_reference(config)
+    with handle_stop_signals(), interruptible():  # nothing to save yet
+        scorer = build_scorer(config.scorer_spec(objective))
+        reference, novelty_note = _novelty_reference(config)
     start = time.perf_counter()
     stopped = False
     report = ProgressReport(every=progress_every) if progress is True else None

@@ -106,7 +106,7 @@ def run_parallel(
     """
     from distributed import Event
 
-    from molspace.interrupt import stop_requested
+    from molspace.interrupt import interruptible, stop_requested
     from molspace.optimization.storage import storage_url
 
     url = storage_url(config.storage, out_dir)
@@ -115,10 +115,13 @@ def run_parallel(
     config = config.model_copy(update={"storage": url})
     # initialise the study (space + seeds) once, without scoring anything
     prepare = config.model_copy(update={"max_trials": 1})
-    from molspace.latent import LatentSpace
+    with interruptible():  # imports and loading: seconds on a loaded node, nothing to save
+        import optuna  # noqa: F401
 
-    latent = LatentSpace.load(config.model)
-    scorer = build_scorer(config.scorer_spec(objective))
+        from molspace.latent import LatentSpace
+
+        latent = LatentSpace.load(config.model)
+        scorer = build_scorer(config.scorer_spec(objective))
     study = load_study(prepare, url, scorer.directions)
     resolve_space(study, prepare, latent, seed_smiles(prepare))
     if stop_requested():  # SIGTERM while the space was being prepared

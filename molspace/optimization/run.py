@@ -74,18 +74,21 @@ def run_optimization(
     objects (tests, benchmarks). ``should_stop`` (default: SIGTERM/SIGINT seen) is polled
     between batches; ``on_batch`` gets a ``Snapshot`` after every batch (progress).
     """
-    from molspace.interrupt import stop_requested
+    from molspace.interrupt import interruptible, stop_requested
     from molspace.optimization.storage import storage_url
 
     start = time.perf_counter()
-    if latent is None:
-        from molspace.latent import LatentSpace
+    with interruptible():  # imports and loading: seconds on a loaded node, nothing to save
+        import optuna  # noqa: F401
 
-        latent = LatentSpace.load(config.model)
-    if config.retrain.every:  # fine-tuning changes the model: never the caller's copy
-        latent = _own_model_copy(latent)
-    if scorer is None:
-        scorer = build_scorer(config.scorer_spec(objective))
+        if latent is None:
+            from molspace.latent import LatentSpace
+
+            latent = LatentSpace.load(config.model)
+        if config.retrain.every:  # fine-tuning changes the model: never the caller's copy
+            latent = _own_model_copy(latent)
+        if scorer is None:
+            scorer = build_scorer(config.scorer_spec(objective))
     url = storage_url(config.storage, out_dir)
     study = load_study(config, url, scorer.directions)
     records = scored_records(study)

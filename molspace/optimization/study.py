@@ -216,11 +216,15 @@ def resolve_space(
     seeds. With a ledger, processes creating the study at the same moment (whose spaces
     may differ: another seed, another PCA sample) all adopt the first one settled, and
     only its creator enqueues the seeds."""
-    seed_latents = latent.encode(seeds) if seeds else None
+    from molspace.interrupt import interruptible
+
+    with interruptible():  # encoding: nothing stored yet
+        seed_latents = latent.encode(seeds) if seeds else None
     stored = study.user_attrs.get("space")
     if stored is not None:
         return LatentSearchSpace.from_json(stored), seed_latents
-    space = _build_space(config, latent, seed_latents)
+    with interruptible():
+        space = _build_space(config, latent, seed_latents)
     if ledger is not None:
         settled = ledger.settle("space", space.to_json())
         if settled != space.to_json():  # another process created the study first
