@@ -76,6 +76,11 @@ def main() -> None:
     parser.add_argument("--scaffold-split", action="store_true", help="also score vs TestSF")
     parser.add_argument("--quick", action="store_true", help="2,000 samples, 500 recon")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="add this row to the bundle's curve.json and its model card's curve",
+    )
     args = parser.parse_args()
     if args.quick:
         args.samples, args.recon = min(args.samples, 2000), min(args.recon, 500)
@@ -157,8 +162,10 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (throughput wants it idle)")
 
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+    if args.record:
+        _record(args, space, clean)
     if args.out:
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         args.out.write_text(
             json.dumps(
                 {
@@ -177,6 +184,35 @@ def main() -> None:
                 indent=1,
             )
         )
+
+
+def _record(args: argparse.Namespace, space: object, row: dict) -> None:
+    """Add this measurement to the bundle's learning curve (``curve.json``, model card)."""
+    import datetime
+
+    from molspace.latent.curve import record_figures, update_card_curve
+    from molspace.model.bundle import DEFAULT_BUNDLE
+
+    bundle = args.model or DEFAULT_BUNDLE
+    training = space.metadata.get("training") or {}  # type: ignore[attr-defined]
+    keys = ("valid", "unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test")
+    keys += ("Scaf/Test", "IntDiv", "IntDiv2", "Filters", "Novelty", "heavy_atoms_ratio")
+    today = datetime.date.today().isoformat()
+    record_figures(
+        bundle,
+        {
+            "step": training.get("steps"),
+            "epochs": training.get("epochs"),
+            "train_hours": training.get("train_hours"),
+            "samples": args.samples,
+            "seed": args.seed,
+            "metrics": {k: row.get(k) for k in keys},
+            "recon": row.get("recon"),
+            "recon_n": args.recon,
+            "source": f"benchmarks/vae.py --samples {args.samples} --recon {args.recon}, {today}",
+        },
+    )
+    print(f"recorded in {update_card_curve(bundle)}")
 
 
 if __name__ == "__main__":

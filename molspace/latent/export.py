@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from molspace.errors import BundleError, InputError
+from molspace.latent.curve import read_curve, record_figures, update_card_curve
 from molspace.model.bundle import DEFAULT_BUNDLE, load_bundle, save_bundle
 
 __all__ = ["bundle_from_checkpoint", "export_run", "write_model_card"]
@@ -141,8 +142,12 @@ def export_run(
         bundle = load_bundle(staged)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
+        curve = read_curve(target)  # the figures of earlier exports stay with the model
         save_bundle(target, bundle.model, bundle.vocabulary, bundle.metadata["training"])
+    for row in curve:
+        record_figures(target, row)
     write_model_card(target, run, evaluation)
+    update_card_curve(target)
     (target / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
     load_bundle(target)
     return target
