@@ -994,7 +994,7 @@ def _explore(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> Non
 
 
 def _map(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
-    from molspace.report.plots import scatter_map
+    from molspace.report.plots import cluster_map, scatter_map
 
     s = part.summary
     settings = s.get("settings", {})
@@ -1015,24 +1015,10 @@ def _map(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
         return
     acc.used.add(part.folder / "map.parquet")
     coords = frame[["x", "y"]].to_numpy(dtype=float)
-    reps = (
-        np.flatnonzero(frame["representative"].astype(bool).to_numpy())
-        if "representative" in frame
-        else None
-    )
+    reps = None  # a map without clusters has no representatives
     if "cluster" in frame:
-        acc.evidence.append(
-            Plot(
-                f"Map coloured by cluster ({part.name})",
-                scatter_map(
-                    coords,
-                    frame["cluster"].to_numpy(),
-                    label="cluster",
-                    categorical=True,
-                    highlight=reps,
-                ),
-            )
-        )
+        figure, reps = cluster_map(frame, coords)
+        acc.evidence.append(Plot(f"Map coloured by cluster ({part.name})", figure))
     if reps is not None and len(reps):
         rows = frame.iloc[reps].sort_values("cluster")
         acc.answer.append(
