@@ -299,9 +299,7 @@ def _finalize(
                     sd.writelines(blocks[:1] if first else blocks[1:])
     best = frame.loc[frame.get("status", pd.Series(dtype=str)) == "ok"].nsmallest(5, "score")
     summary = {
-        "target": bundle.name,
-        "target_key": bundle.key,
-        "box": {"center": list(bundle.box.center), "size": list(bundle.box.size)},
+        **bundle.summary(),
         "settings": settings.model_dump(),
         "rows_in": rows_in,
         "docked": docked,

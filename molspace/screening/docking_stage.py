@@ -181,9 +181,7 @@ def run_docking_stage(out_dir: Path, spec: ScreenSpec, opts: StageOptions) -> di
     selected = len(queue)
     docked = counts.pop("docked")
     summary = {
-        "target": target.name,
-        "target_key": target.key,
-        "box": {"center": list(target.box.center), "size": list(target.box.size)},
+        **target.summary(),
         "settings": settings.model_dump(),
         "passed": passed,
         "funnel_top": stage.funnel_top,
