@@ -22,7 +22,7 @@ similarity 0 (RDKit's convention).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -328,11 +328,6 @@ def _intersections(queries: np.ndarray, block_t: np.ndarray) -> np.ndarray:
     return out
 
 
-def _blocks(library: PackedFingerprints, block_rows: int) -> Iterable[tuple[int, np.ndarray]]:
-    for start in range(0, len(library), block_rows):
-        yield start, np.ascontiguousarray(library.words[start : start + block_rows].T)
-
-
 def _similarity(inter: np.ndarray, q_counts: np.ndarray, m_counts: np.ndarray) -> np.ndarray:
     inter = inter.astype(np.float64)
     union = q_counts[:, None].astype(np.float64) + m_counts[None, :] - inter
@@ -340,6 +335,18 @@ def _similarity(inter: np.ndarray, q_counts: np.ndarray, m_counts: np.ndarray) -
         sim = inter / union
     sim[union == 0] = 0.0
     return sim
+
+
+def _similarity_blocks(
+    queries: PackedFingerprints, library: PackedFingerprints, block_rows: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(start, stop, sim)`` over the library in blocks (the numpy backend):
+    ``sim[q, j]`` is the similarity of query q to library row ``start + j``."""
+    for start in range(0, len(library), block_rows):
+        block_t = np.ascontiguousarray(library.words[start : start + block_rows].T)
+        stop = start + block_t.shape[1]
+        inter = _intersections(queries.words, block_t)
+        yield start, stop, _similarity(inter, queries.counts, library.counts[start:stop])
 
 
 def tanimoto_matrix(
@@ -355,10 +362,8 @@ def tanimoto_matrix(
     if _backend(backend) == "numba":
         _nb_matrix(*_kernel_args(queries, library), out)
         return out
-    for start, block_t in _blocks(library, block_rows):
-        stop = start + block_t.shape[1]
-        inter = _intersections(queries.words, block_t)
-        out[:, start:stop] = _similarity(inter, queries.counts, library.counts[start:stop])
+    for start, stop, sim in _similarity_blocks(queries, library, block_rows):
+        out[:, start:stop] = sim
     return out
 
 
@@ -380,11 +385,7 @@ def nearest(
         best_u = np.ones(len(library), dtype=np.int64)
         _nb_nearest(*_kernel_args(queries, library), index, best_c, best_u)
         return index, best_c / best_u
-    for start, block_t in _blocks(library, block_rows):
-        stop = start + block_t.shape[1]
-        sim = _similarity(
-            _intersections(queries.words, block_t), queries.counts, library.counts[start:stop]
-        )
+    for start, stop, sim in _similarity_blocks(queries, library, block_rows):
         index[start:stop] = np.argmax(sim, axis=0)  # first maximum: the lower query index
         best[start:stop] = sim[index[start:stop], np.arange(stop - start)]
     return index, best
@@ -430,11 +431,7 @@ def top_k(
     n_q = len(queries)
     best_keys = np.zeros((n_q, 0), dtype=np.uint64)
     best_sims = np.zeros((n_q, 0), dtype=np.float64)
-    for start, block_t in _blocks(library, block_rows):
-        stop = start + block_t.shape[1]
-        sim = _similarity(
-            _intersections(queries.words, block_t), queries.counts, library.counts[start:stop]
-        )
+    for start, stop, sim in _similarity_blocks(queries, library, block_rows):
         keys = _keys(sim, np.broadcast_to(np.arange(start, stop), sim.shape))
         keys = np.concatenate([best_keys, keys], axis=1)
         sims = np.concatenate([best_sims, sim], axis=1)

@@ -16,6 +16,13 @@ _MODEL = typer.Option(None, "--model", "-m", help="Model bundle directory [shipp
 _OUT = typer.Option(..., "--out", "-o", help="Output directory.")
 _REPORT = typer.Option(True, "--report/--no-report", help="Also write OUT/report.html.")
 _SEED = typer.Option(0, "--seed", min=0, help="Random seed.")
+_SMILES_COLUMN = typer.Option(None, help="SMILES column (tables).")
+_ID_COLUMN = typer.Option(None, help="ID column (tables).")
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated option as a list, blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _finish(paths: dict[str, Path], out: Path, report: bool, title: str) -> None:
@@ -113,8 +120,8 @@ def map_(
     min_cluster_size: int = typer.Option(10, help="HDBSCAN minimum cluster size."),
     max_molecules: int = typer.Option(20_000, help="Map at most this many molecules."),
     color_by: str = typer.Option("qed,clogp,mw", help="Comma-separated properties to colour by."),
-    smiles_column: str | None = typer.Option(None, help="SMILES column (tables)."),
-    id_column: str | None = typer.Option(None, help="ID column (tables)."),
+    smiles_column: str | None = _SMILES_COLUMN,
+    id_column: str | None = _ID_COLUMN,
     seed: int = _SEED,
     report: bool = _REPORT,
 ) -> None:
@@ -131,7 +138,7 @@ def map_(
             "n_clusters": n_clusters,
             "min_cluster_size": min_cluster_size,
             "max_molecules": max_molecules,
-            "color_by": [c.strip() for c in color_by.split(",") if c.strip()],
+            "color_by": _names(color_by),
             "smiles_column": smiles_column,
             "id_column": id_column,
             "seed": seed,
@@ -157,8 +164,8 @@ def anomaly(
         True, "--standardize/--no-standardize", help="Largest fragment + neutralise before scoring."
     ),
     max_molecules: int | None = typer.Option(None, help="Score at most this many."),
-    smiles_column: str | None = typer.Option(None, help="SMILES column (tables)."),
-    id_column: str | None = typer.Option(None, help="ID column (tables)."),
+    smiles_column: str | None = _SMILES_COLUMN,
+    id_column: str | None = _ID_COLUMN,
     seed: int = _SEED,
     report: bool = _REPORT,
 ) -> None:
@@ -174,7 +181,7 @@ def anomaly(
             "model": model,
             "n_reference": n_reference,
             "quantile": quantile,
-            "components": [c.strip() for c in components.split(",") if c.strip()],
+            "components": _names(components),
             "standardize": standardize,
             "max_molecules": max_molecules,
             "smiles_column": smiles_column,

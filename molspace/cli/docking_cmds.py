@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from molspace.cli.options import FORCE, SCHEDULER, WORKERS, log
+
 target_app = typer.Typer(
     name="target", help="Docking targets (receptor + box bundles).", no_args_is_help=True
 )
@@ -61,15 +63,11 @@ def dock_command(
         300.0, "--time-limit", help="Seconds per molecule; slower ones become rejects."
     ),
     chunk_size: int = typer.Option(8, "--chunk-size", help="Molecules per Dask task."),
-    workers: int | None = typer.Option(
-        None, "--workers", "-w", help="LocalCluster worker processes (0: in this process)."
-    ),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Join a running Dask scheduler, e.g. tcp://host:8786."
-    ),
+    workers: int | None = WORKERS,
+    scheduler: str | None = SCHEDULER,
     smiles_column: str | None = typer.Option(None, "--smiles-column"),
     id_column: str | None = typer.Option(None, "--id-column"),
-    force: bool = typer.Option(False, "--force", help="Recompute instead of resuming."),
+    force: bool = FORCE,
 ) -> None:
     """Dock every molecule of LIBRARIES against a target with AutoDock Vina."""
     from molspace.docking.run import dock
@@ -79,9 +77,6 @@ def dock_command(
     settings = DockingSettings(
         exhaustiveness=exhaustiveness, n_poses=n_poses, seed=seed, time_limit=time_limit
     )
-
-    def log(message: str) -> None:
-        typer.echo(message, err=True)
 
     with handle_stop_signals():
         result = dock(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from molspace.cli.options import FORCE, SCHEDULER, WORKERS, log
+
 
 def screen_command(
     libraries: list[Path] = typer.Argument(
@@ -13,16 +15,12 @@ def screen_command(
     ),
     config: Path | None = typer.Option(None, "--config", "-c", help="Screening TOML."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
-    workers: int | None = typer.Option(
-        None, "--workers", "-w", help="LocalCluster worker processes (0: in this process)."
-    ),
+    workers: int | None = WORKERS,
     local_process: bool = typer.Option(
         False, "--local-process", help="Run in this process without Dask (= --workers 0)."
     ),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Join a running Dask scheduler, e.g. tcp://host:8786."
-    ),
-    force: bool = typer.Option(False, "--force", help="Recompute instead of resuming."),
+    scheduler: str | None = SCHEDULER,
+    force: bool = FORCE,
     only_passing: bool = typer.Option(
         False, "--only-passing", help="Write only passing rows (summary still counts all)."
     ),
@@ -31,9 +29,6 @@ def screen_command(
     """Screen libraries: standardize, dedup, filter, describe, score, rank."""
     from molspace.interrupt import handle_stop_signals
     from molspace.screening import screen
-
-    def log(message: str) -> None:
-        typer.echo(message, err=True)
 
     with handle_stop_signals():
         result = screen(

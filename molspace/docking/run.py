@@ -32,9 +32,10 @@ from typing import Any
 import pandas as pd
 
 from molspace.docking.core import DOCK_COLUMNS, dock_table
+from molspace.docking.resume import open_run
 from molspace.docking.settings import DockingSettings, require_docking_packages
 from molspace.docking.target import TargetBundle, resolve_target
-from molspace.errors import ConfigError, InputError
+from molspace.errors import InputError
 from molspace.interrupt import Interrupted, stop_requested
 from molspace.io.writers import remove_outputs
 
@@ -96,25 +97,6 @@ def _run_key(target: TargetBundle, settings: DockingSettings, chunk: int, paths:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _open_run(out: Path, key: str, force: bool, describe: dict[str, Any]) -> None:
-    """Check (or start) ``run.json``: resuming is allowed only into the same run."""
-    if force:
-        remove_outputs(out, OUTPUTS)
-    header = out / "run.json"
-    if header.exists():
-        old = json.loads(header.read_text(encoding="utf-8") or "{}")
-        if old.get("key") != key:
-            raise ConfigError(
-                f"{out}: holds a docking run with another target, settings or inputs "
-                f"({old.get('key')} != {key}); use --force to recompute or choose another --out"
-            )
-        return
-    (out / "parts").mkdir(parents=True, exist_ok=True)
-    tmp = header.with_name("run.json.tmp")
-    tmp.write_text(json.dumps({"key": key, **describe}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, header)
-
-
 def _chunks(
     paths: Sequence[Path], chunk_size: int, smiles_column: str | None, id_column: str | None
 ) -> Iterator[_Chunk]:
@@ -174,7 +156,10 @@ def dock(
         "chunk_size": chunk_size,
         "inputs": [str(p) for p in paths],
     }
-    _open_run(out_dir, key, force, describe)
+    if force:
+        remove_outputs(out_dir, OUTPUTS)
+    conflict = f"{out_dir}: holds a docking run with another target, settings or inputs"
+    open_run(out_dir, key, describe, conflict)
     started = time.perf_counter()
     todo = (
         c
@@ -314,9 +299,7 @@ def _finalize(
                     sd.writelines(blocks[:1] if first else blocks[1:])
     best = frame.loc[frame.get("status", pd.Series(dtype=str)) == "ok"].nsmallest(5, "score")
     summary = {
-        "target": bundle.name,
-        "target_key": bundle.key,
-        "box": {"center": list(bundle.box.center), "size": list(bundle.box.size)},
+        **bundle.summary(),
         "settings": settings.model_dump(),
         "rows_in": rows_in,
         "docked": docked,

@@ -77,6 +77,14 @@ class TargetBundle:
         text = json.dumps([self.receptor_sha256, self.box.center, self.box.size])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def summary(self) -> dict[str, Any]:
+        """What a docking run's summary says of its target: name, key and box."""
+        return {
+            "target": self.name,
+            "target_key": self.key,
+            "box": {"center": list(self.box.center), "size": list(self.box.size)},
+        }
+
     def reference_ligand(self) -> Path | None:
         path = self.path / LIGAND
         return path if path.exists() else None

@@ -70,11 +70,8 @@ class Scorer(Protocol):
 # --- scorer adapters -------------------------------------------------------------------
 
 
-@dataclass
-class OracleScorer:
-    """A PMO/GuacaMol oracle: one objective ``score`` (maximize), components recorded."""
-
-    oracle: Any
+class _OneScore:
+    """The names and direction of a scorer with one objective, ``score``, maximized."""
 
     @property
     def objective_names(self) -> tuple[str, ...]:
@@ -83,6 +80,13 @@ class OracleScorer:
     @property
     def directions(self) -> tuple[str, ...]:
         return ("maximize",)
+
+
+@dataclass
+class OracleScorer(_OneScore):
+    """A PMO/GuacaMol oracle: one objective ``score`` (maximize), components recorded."""
+
+    oracle: Any
 
     def score(self, smiles: Sequence[str]) -> list[Scored]:
         out: list[Scored] = []
@@ -136,18 +140,10 @@ class ObjectiveScorer:
 
 
 @dataclass
-class CallableScorer:
+class CallableScorer(_OneScore):
     """A user's ``module:function`` taking a list of SMILES and returning a list of floats."""
 
     function: Callable[[list[str]], Sequence[float]]
-
-    @property
-    def objective_names(self) -> tuple[str, ...]:
-        return ("score",)
-
-    @property
-    def directions(self) -> tuple[str, ...]:
-        return ("maximize",)
 
     def score(self, smiles: Sequence[str]) -> list[Scored]:
         values = list(self.function(list(smiles)))

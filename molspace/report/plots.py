@@ -132,6 +132,23 @@ def scatter_map(
     return fig
 
 
+def cluster_map(frame: pd.DataFrame, coords: np.ndarray) -> tuple[Figure, np.ndarray | None]:
+    """The map of a clustering coloured by cluster, its representatives outlined.
+
+    Returns the figure and the representatives' row positions in ``frame`` (None where
+    the frame has no ``representative`` column), so a report can show them as molecules.
+    """
+    reps = (
+        np.flatnonzero(frame["representative"].astype(bool).to_numpy())
+        if "representative" in frame
+        else None
+    )
+    figure = scatter_map(
+        coords, frame["cluster"].to_numpy(), label="cluster", categorical=True, highlight=reps
+    )
+    return figure, reps
+
+
 def similarity_path_plot(frame: pd.DataFrame) -> Figure:
     """Similarity to the start and end molecules along an interpolation path."""
     fig = Figure(figsize=(6.4, 3.2), layout="constrained")

@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from molspace.errors import InputError
@@ -149,23 +148,8 @@ def sections_for_table(
     if {"x", "y"} <= columns:
         coords = frame[["x", "y"]].to_numpy(dtype=float)
         if "cluster" in columns:
-            reps = (
-                np.flatnonzero(frame["representative"].astype(bool).to_numpy())
-                if "representative" in columns
-                else None
-            )
-            sections.append(
-                Plot(
-                    f"{name}: map coloured by cluster",
-                    plots.scatter_map(
-                        coords,
-                        frame["cluster"].to_numpy(),
-                        label="cluster",
-                        categorical=True,
-                        highlight=reps,
-                    ),
-                )
-            )
+            figure, reps = plots.cluster_map(frame, coords)
+            sections.append(Plot(f"{name}: map coloured by cluster", figure))
             if reps is not None and len(reps):
                 rep_rows = frame.iloc[reps].sort_values("cluster")
                 sections.append(

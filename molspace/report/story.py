@@ -294,6 +294,19 @@ class _Acc:
     used: set[Path] = field(default_factory=set)
     numbers: dict[str, Any] = field(default_factory=dict)
 
+    def table(
+        self,
+        title: str,
+        frame: pd.DataFrame,
+        path: Path,
+        report_dir: Path,
+        max_rows: int = Table.max_rows,
+    ) -> None:
+        """A result table linked to the file it shows; that file is then not listed again
+        among the raw files."""
+        self.tables.append(Table(title, frame, max_rows=max_rows, link=_rel(path, report_dir)))
+        self.used.add(path)
+
 
 def _objective_of(manifest: dict[str, Any] | None, parts: Sequence[Part]) -> dict[str, Any] | None:
     """The run's [objective]: the workflow's, else a step's own, else a screen's."""
@@ -596,12 +609,18 @@ def _tidy(frame: pd.DataFrame, labels: Sequence[str] = ()) -> pd.DataFrame:
     return frame[[*first, *comps, *props, *rest, *desir, *last]]
 
 
+def _cards(title: str, frame: pd.DataFrame, legends: Sequence[str]) -> MoleculeGrid:
+    """The molecules of ``frame`` as small cards, small enough for several side by side in
+    the answer."""
+    return MoleculeGrid(title, frame["smiles"].astype(str).tolist(), legends, size=(180, 140))
+
+
 def _grid(title: str, frame: pd.DataFrame, labels: Sequence[str], prefix: str) -> MoleculeGrid:
     """Cards numbered by position in ``frame`` (already best first)."""
     legends = [
         _legend(row, labels, f"{prefix} #{i}") for i, (_, row) in enumerate(frame.iterrows(), 1)
     ]
-    return MoleculeGrid(title, frame["smiles"].astype(str).tolist(), legends, size=(180, 140))
+    return _cards(title, frame, legends)
 
 
 def _first(summary: Mapping[str, Any], *keys: str) -> Any:
@@ -928,15 +947,13 @@ def _dock(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
         ok = ranked.dropna(subset=["docking_score"])
         if "smiles" in ok and len(ok):
             acc.answer.append(_grid(f"best docked ({step})", ok.head(_TOP), [], "docked"))
-        acc.tables.append(
-            Table(
-                f"docking results ({step})",
-                _tidy(ranked),
-                max_rows=50,
-                link=_rel(part.folder / "results.parquet", report_dir),
-            )
+        acc.table(
+            f"docking results ({step})",
+            _tidy(ranked),
+            part.folder / "results.parquet",
+            report_dir,
+            max_rows=50,
         )
-        acc.used.add(part.folder / "results.parquet")
     poses = part.folder / "poses.sdf.gz"
     if poses.exists():
         acc.tables.append(
@@ -982,19 +999,17 @@ def _explore(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> Non
     plot = _property_plot({"analogs": analogs})
     if plot is not None:
         acc.evidence.append(plot)
-    acc.tables.append(
-        Table(
-            f"analogs ({part.name})",
-            _tidy(analogs, ["similarity"]),
-            max_rows=50,
-            link=_rel(part.folder / "analogs.csv", report_dir),
-        )
+    acc.table(
+        f"analogs ({part.name})",
+        _tidy(analogs, ["similarity"]),
+        part.folder / "analogs.csv",
+        report_dir,
+        max_rows=50,
     )
-    acc.used.add(part.folder / "analogs.csv")
 
 
 def _map(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
-    from molspace.report.plots import scatter_map
+    from molspace.report.plots import cluster_map, scatter_map
 
     s = part.summary
     settings = s.get("settings", {})
@@ -1015,32 +1030,17 @@ def _map(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> None:
         return
     acc.used.add(part.folder / "map.parquet")
     coords = frame[["x", "y"]].to_numpy(dtype=float)
-    reps = (
-        np.flatnonzero(frame["representative"].astype(bool).to_numpy())
-        if "representative" in frame
-        else None
-    )
+    reps = None  # a map without clusters has no representatives
     if "cluster" in frame:
-        acc.evidence.append(
-            Plot(
-                f"Map coloured by cluster ({part.name})",
-                scatter_map(
-                    coords,
-                    frame["cluster"].to_numpy(),
-                    label="cluster",
-                    categorical=True,
-                    highlight=reps,
-                ),
-            )
-        )
+        figure, reps = cluster_map(frame, coords)
+        acc.evidence.append(Plot(f"Map coloured by cluster ({part.name})", figure))
     if reps is not None and len(reps):
-        rows = frame.iloc[reps].sort_values("cluster")
+        rows = frame.iloc[reps].sort_values("cluster").head(max_molecules)
         acc.answer.append(
-            MoleculeGrid(
+            _cards(
                 f"cluster representatives ({part.name})",
-                rows["smiles"].astype(str).tolist()[:max_molecules],
-                [f"cluster {c}" for c in rows["cluster"]][:max_molecules],
-                size=(180, 140),
+                rows,
+                [f"cluster {c}" for c in rows["cluster"]],
             )
         )
     for column in [c for c in PROPERTIES if c in frame][:2]:
@@ -1084,21 +1084,14 @@ def _anomaly(part: Part, acc: _Acc, report_dir: Path, max_molecules: int) -> Non
         )
     if "smiles" in ok and len(ok):
         top = ok.head(12)
-        acc.answer.append(
-            MoleculeGrid(
-                f"most unusual molecules ({part.name})",
-                top["smiles"].astype(str).tolist(),
-                [f"score {v:.2f}" for v in top["anomaly_score"]],
-                size=(180, 140),
-            )
-        )
-    acc.tables.append(
-        Table(
-            f"anomaly scores, most unusual first ({part.name})",
-            _tidy(scores, ["anomaly_score", "outlier"]),
-            max_rows=50,
-            link=_rel(part.folder / "anomaly_scores.csv", report_dir),
-        )
+        legends = [f"score {v:.2f}" for v in top["anomaly_score"]]
+        acc.answer.append(_cards(f"most unusual molecules ({part.name})", top, legends))
+    acc.table(
+        f"anomaly scores, most unusual first ({part.name})",
+        _tidy(scores, ["anomaly_score", "outlier"]),
+        part.folder / "anomaly_scores.csv",
+        report_dir,
+        max_rows=50,
     )
 
 
@@ -1118,19 +1111,9 @@ def _interpolate(part: Part, acc: _Acc, report_dir: Path) -> None:
         acc.evidence.append(
             Plot(f"Similarity along the path ({part.name})", similarity_path_plot(frame))
         )
-        acc.answer.append(
-            MoleculeGrid(
-                f"the path ({part.name})",
-                frame["smiles"].astype(str).tolist(),
-                [f"t={t:.2f}" for t in frame["t"]],
-                size=(180, 140),
-            )
-        )
-    acc.tables.append(
-        Table(
-            f"path ({part.name})", frame, link=_rel(part.folder / "interpolation.csv", report_dir)
-        )
-    )
+        legends = [f"t={t:.2f}" for t in frame["t"]]
+        acc.answer.append(_cards(f"the path ({part.name})", frame, legends))
+    acc.table(f"path ({part.name})", frame, part.folder / "interpolation.csv", report_dir)
 
 
 def finite(value: Any) -> bool:

@@ -29,8 +29,6 @@ and, for a funnel, the ranking over the whole library are known:
 from __future__ import annotations
 
 import gzip
-import json
-import os
 import time
 import uuid
 from collections import Counter
@@ -129,24 +127,6 @@ def _part_path(root: Path, index: int) -> Path:
     return root / "parts" / f"part-{index:06d}.parquet"
 
 
-def _open(root: Path, key: str, describe: dict[str, Any]) -> None:
-    """Check (or start) ``docking/run.json``: resume only into the same stage."""
-    header = root / "run.json"
-    if header.exists():
-        old = json.loads(header.read_text(encoding="utf-8") or "{}")
-        if old.get("key") != key:
-            raise ConfigError(
-                f"{root.parent}: holds docking results of another target, docking settings "
-                f"or screen ({old.get('key')} != {key}); use --force to recompute or "
-                "choose another --out"
-            )
-        return
-    (root / "parts").mkdir(parents=True, exist_ok=True)
-    tmp = header.with_name("run.json.tmp")
-    tmp.write_text(json.dumps({"key": key, **describe}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, header)
-
-
 class _Progress:
     """One log line per stored chunk: molecules done, rate and time left."""
 
@@ -174,6 +154,7 @@ class _Progress:
 
 def run_docking_stage(out_dir: Path, spec: ScreenSpec, opts: StageOptions) -> dict[str, Any]:
     """Select, dock (resumably) and merge; returns the ``docking`` block of the summary."""
+    from molspace.docking.resume import open_run
     from molspace.docking.settings import require_docking_packages
     from molspace.docking.target import resolve_target
 
@@ -186,7 +167,8 @@ def run_docking_stage(out_dir: Path, spec: ScreenSpec, opts: StageOptions) -> di
     key = stage.key(target.key, spec.partition_hash())
     describe = {"target": target.name, "target_key": target.key, "stage": stage.model_dump()}
     started = time.perf_counter()
-    _open(root, key, describe)
+    conflict = f"{out_dir}: holds docking results of another target, docking settings or screen"
+    open_run(root, key, describe, conflict)
     queue, passed, funnel_column = select(out_dir, spec)
     size = stage.chunk_size
     starts = range(0, len(queue), size)
@@ -199,9 +181,7 @@ def run_docking_stage(out_dir: Path, spec: ScreenSpec, opts: StageOptions) -> di
     selected = len(queue)
     docked = counts.pop("docked")
     summary = {
-        "target": target.name,
-        "target_key": target.key,
-        "box": {"center": list(target.box.center), "size": list(target.box.size)},
+        **target.summary(),
         "settings": settings.model_dump(),
         "passed": passed,
         "funnel_top": stage.funnel_top,

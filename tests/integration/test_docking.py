@@ -17,7 +17,7 @@ from rdkit import Chem
 
 from molspace.docking.core import close_engines, dock_table
 from molspace.docking.settings import DockingSettings
-from molspace.docking.target import load_target, prepare_target
+from molspace.docking.target import load_target
 
 pytestmark = pytest.mark.slow
 
@@ -28,24 +28,14 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's molspace, whatever 
 TINY = DockingSettings(exhaustiveness=1, n_poses=3, seed=7, time_limit=300)
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """1s3v (human DHFR) with a box only 2 Å larger than the crystal ligand."""
-    out = tmp_path_factory.mktemp("target") / "1s3v-small"
-    prepare_target(
-        SHIPPED / "1s3v" / "protein.pdb.gz", SHIPPED / "1s3v" / "ligand.sdf", out, padding=2.0
-    )
-    return out
-
-
 def _poses(sdf: str) -> list[Chem.Mol]:
     supplier = Chem.SDMolSupplier()
     supplier.SetData(sdf, removeHs=False)
     return list(supplier)
 
 
-def test_known_binder_docks_inside_the_box_and_bad_rows_are_rejects(bundle: Path) -> None:
-    target = load_target(bundle)
+def test_known_binder_docks_inside_the_box_and_bad_rows_are_rejects(dhfr_target: Path) -> None:
+    target = load_target(dhfr_target)
     table = pd.DataFrame(
         {
             "id": ["tmp", "bad", "salt", "extra"],
@@ -77,8 +67,8 @@ def test_known_binder_docks_inside_the_box_and_bad_rows_are_rejects(bundle: Path
     assert scores == sorted(scores)
 
 
-def test_time_limit_makes_a_reject_and_the_next_molecule_still_docks(bundle: Path) -> None:
-    target = load_target(bundle)
+def test_time_limit_makes_a_reject_and_the_next_molecule_still_docks(dhfr_target: Path) -> None:
+    target = load_target(dhfr_target)
     table = pd.DataFrame({"id": ["slow", "next"], "smiles": [TRIMETHOPRIM, "c1ccccc1O"]})
     settings = TINY.model_copy(update={"exhaustiveness": 32, "time_limit": 0.5})
     try:
@@ -92,7 +82,7 @@ def test_time_limit_makes_a_reject_and_the_next_molecule_still_docks(bundle: Pat
 
 
 @pytest.mark.dask
-def test_cli_docks_a_library_on_two_workers_and_resumes(bundle: Path, tmp_path: Path) -> None:
+def test_cli_docks_a_library_on_two_workers_and_resumes(dhfr_target: Path, tmp_path: Path) -> None:
     library = tmp_path / "lib.csv"
     library.write_text(
         "smiles,name\n"
@@ -103,7 +93,7 @@ def test_cli_docks_a_library_on_two_workers_and_resumes(bundle: Path, tmp_path: 
     )
     out = tmp_path / "out"
     args = [
-        sys.executable, "-m", "molspace", "dock", str(library), "--target", str(bundle),
+        sys.executable, "-m", "molspace", "dock", str(library), "--target", str(dhfr_target),
         "--out", str(out), "--exhaustiveness", "1", "--poses", "2", "--chunk-size", "2",
         "--workers", "2", "--id-column", "name",
     ]  # fmt: skip

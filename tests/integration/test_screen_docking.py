@@ -12,15 +12,13 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from molspace.docking.target import load_target, prepare_target
+from molspace.docking.target import load_target
 from molspace.errors import ConfigError
 from molspace.screening import screen
 from molspace.screening.spec import ScreenSpec
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "libraries" / "targets"
 TRIMETHOPRIM = "COc1cc(Cc2cnc(N)nc2N)cc(OC)c1OC"  # a DHFR inhibitor
 LIBRARY = f"""\
 {TRIMETHOPRIM} tmp
@@ -33,16 +31,6 @@ CN(Cc1cnc2nc(N)nc(N)c2n1)c1ccc(cc1)C(=O)N[C@@H](CCC(O)=O)C(O)=O methotrexate
 """
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """1s3v (human DHFR) with a box only 2 Å larger than the crystal ligand."""
-    out = tmp_path_factory.mktemp("target") / "1s3v-small"
-    prepare_target(
-        SHIPPED / "1s3v" / "protein.pdb.gz", SHIPPED / "1s3v" / "ligand.sdf", out, padding=2.0
-    )
-    return out
-
-
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
     path = tmp_path / "lib.smi"
@@ -50,9 +38,9 @@ def library(tmp_path: Path) -> Path:
     return path
 
 
-def _spec(bundle: Path, **docking: object) -> ScreenSpec:
+def _spec(dhfr_target: Path, **docking: object) -> ScreenSpec:
     stage = {
-        "target": str(bundle),
+        "target": str(dhfr_target),
         "exhaustiveness": 1,
         "n_poses": 2,
         "seed": 1,
@@ -78,10 +66,10 @@ def _poses(path: Path) -> list[Chem.Mol]:
 
 
 def test_docking_stage_counts_poses_rejects_and_resume(
-    bundle: Path, library: Path, tmp_path: Path
+    dhfr_target: Path, library: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    spec = _spec(bundle)
+    spec = _spec(dhfr_target)
     result = screen([library], spec, out, workers=0)
     s, d = result.summary, result.summary["docking"]
     assert s["rows_in"] == 7 and s["rejected"] == 1 and s["passed"] == 4  # bad, dup, mtx out
@@ -100,7 +88,7 @@ def test_docking_stage_counts_poses_rejects_and_resume(
     assert pd.isna(table.loc["tmp_again", "docking_status"])  # a duplicate is not docked
     assert table.loc["tmp", "docking_score"] < -4.0 and math.isfinite(table.loc["tmp", "qed"])
     # poses: the best pose of each docked molecule first, best score first, inside the box
-    target = load_target(bundle)
+    target = load_target(dhfr_target)
     poses = _poses(result.poses_path)
     firsts = [p for p in poses if p.GetIntProp("pose") == 1]
     assert [p.GetProp("id") for p in firsts] == [p.GetProp("id") for p in poses[:2]]
@@ -126,16 +114,16 @@ def test_docking_stage_counts_poses_rejects_and_resume(
     assert again.summary["docking"]["rejected_by_reason"] == d["rejected_by_reason"]
     # other docking settings into the same directory: refused, not mixed
     with pytest.raises(ConfigError, match="another target, docking settings"):
-        screen([library], _spec(bundle, exhaustiveness=2), out, workers=0)
+        screen([library], _spec(dhfr_target, exhaustiveness=2), out, workers=0)
 
 
 @pytest.mark.dask
 def test_funnel_docks_the_best_by_a_cheap_column_on_two_workers(
-    bundle: Path, library: Path, tmp_path: Path
+    dhfr_target: Path, library: Path, tmp_path: Path
 ) -> None:
     # the two lightest passing molecules (phenol docks; cyclobutyne has no 3D conformer),
     # one Dask task each
-    spec = _spec(bundle, funnel_top=2, funnel_by="mw", funnel_ascending=True, chunk_size=1)
+    spec = _spec(dhfr_target, funnel_top=2, funnel_by="mw", funnel_ascending=True, chunk_size=1)
     result = screen([library], spec, tmp_path / "out", workers=2)
     s, d = result.summary, result.summary["docking"]
     assert s["workers"] == 2 and "LocalCluster" in str(s["executor"])
@@ -149,7 +137,7 @@ def test_funnel_docks_the_best_by_a_cheap_column_on_two_workers(
 
 
 def test_docking_objective_component_scores_a_binder_and_rejects_with_a_reason(
-    bundle: Path,
+    dhfr_target: Path,
 ) -> None:
     from molspace.docking.core import close_engines
     from molspace.scoring import Objective, ObjectiveSpec
@@ -159,7 +147,7 @@ def test_docking_objective_component_scores_a_binder_and_rejects_with_a_reason(
             "components": [
                 {
                     "type": "docking",
-                    "target": str(bundle),
+                    "target": str(dhfr_target),
                     "exhaustiveness": 1,
                     "seed": 1,
                     "time_limit": 900,  # a loaded test machine is not a reason to reject

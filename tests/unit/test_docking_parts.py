@@ -18,7 +18,6 @@ from molspace.docking.target import (
     Box,
     box_around_ligand,
     load_target,
-    prepare_target,
     resolve_target,
     shipped_targets,
 )
@@ -95,29 +94,20 @@ def test_box_is_centred_on_the_ligand() -> None:
     assert np.allclose(box.size, xyz.max(0) - xyz.min(0) + 4.0, atol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("target") / "1s3v-small"
-    prepare_target(
-        SHIPPED / "1s3v" / "protein.pdb.gz", SHIPPED / "1s3v" / "ligand.sdf", out, padding=2.0
-    )
-    return out
-
-
-def test_prepared_bundle_loads_and_names_its_files(small_bundle: Path) -> None:
-    target = load_target(small_bundle)
-    manifest = json.loads((small_bundle / "target.json").read_text())
+def test_prepared_bundle_loads_and_names_its_files(dhfr_target: Path) -> None:
+    target = load_target(dhfr_target)
+    manifest = json.loads((dhfr_target / "target.json").read_text())
     assert set(manifest["files"]) == {"receptor.pdbqt", "ligand.sdf"}
     assert target.receptor_pdbqt.count("ATOM") > 500
     assert manifest["padding"] == 2.0 and manifest["versions"]["meeko"]
     assert target.box.contains(
-        Chem.MolFromMolFile(str(small_bundle / "ligand.sdf")).GetConformer().GetPositions()
+        Chem.MolFromMolFile(str(dhfr_target / "ligand.sdf")).GetConformer().GetPositions()
     )
 
 
-def test_tampered_bundle_is_refused(small_bundle: Path, tmp_path: Path) -> None:
+def test_tampered_bundle_is_refused(dhfr_target: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
-    shutil.copytree(small_bundle, copy)
+    shutil.copytree(dhfr_target, copy)
     receptor = copy / "receptor.pdbqt"
     receptor.write_text(receptor.read_text().replace("ATOM", "HETATM", 1))
     with pytest.raises(BundleError, match=r"receptor\.pdbqt: sha256"):
