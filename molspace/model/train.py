@@ -5,6 +5,8 @@ and the reparameterization noise comes from one seeded generator saved in every
 checkpoint, so a run resumed after a kill continues exactly where it stopped
 (the batch within the epoch included). SIGTERM/SIGINT save a checkpoint and
 raise :class:`molspace.interrupt.Interrupted` (the CLI exits with 75).
+With ``processes > 1`` the same loop runs in that many data-parallel ranks
+(``molspace.model.distributed``; options in ``training/README.md``).
 
 Outputs in ``run_dir``: ``checkpoint/`` (resumable), ``best/`` (bundle of the best
 validation loss so far, rewritten on each improvement), ``final/`` (bundle at the
@@ -44,11 +46,12 @@ from molspace.model.checkpoint import (
     save_checkpoint,
 )
 from molspace.model.config import TrainConfig
-from molspace.model.data import TokenizedDataset, lengths_of, load_or_build_dataset
+from molspace.model.data import lengths_of
 from molspace.model.distributed import LocalSync
+from molspace.model.train_data import load_training_data
 from molspace.model.train_log import EVAL_FIELDS, STEP_FIELDS, CsvLog, TrainProgress
 from molspace.model.vae import SelfiesVAE
-from molspace.model.validation import compute_properties, evaluate_validation, split_indices
+from molspace.model.validation import evaluate_validation, split_indices
 
 __all__ = ["TrainResult", "epoch_batches", "train", "vae_losses"]
 
@@ -137,20 +140,6 @@ def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainCo
     return config
 
 
-def _labelled_rows(
-    train_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig
-) -> np.ndarray | None:
-    """Rows that get property targets: a seeded random subset of ``property_labels``
-    training rows plus every validation row that is scored; None when all are labelled."""
-    n = config.property_labels
-    if n is None or n >= len(train_idx):
-        return None
-    rng = np.random.default_rng(config.seed + 7919)
-    picked = rng.choice(train_idx, size=n, replace=False)
-    scored_val = val_idx[: config.data.max_validation]
-    return np.unique(np.concatenate([picked, scored_val]))
-
-
 def saved_config(run_dir: str | Path) -> TrainConfig:
     """The config a checkpointed run was started with."""
     return TrainConfig.model_validate(read_checkpoint_state(run_dir)["config"])
@@ -209,7 +198,7 @@ def train_process(
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
     with sync.main_first():  # rank 0 builds the caches, the others read them
-        data, props_all = _load_data(config, run, resume, log, sync.is_main)
+        data, props_all = load_training_data(config, run, resume, log, sync.is_main)
     vocabulary = data.vocabulary
     train_idx, val_idx = split_indices(len(data.tokens), config)
     train_tokens = data.tokens[train_idx]
@@ -493,62 +482,6 @@ def train_process(
         stopped_early=bool(state["stopped_early"]),
         metrics=summary,
     )
-
-
-def _load_data(
-    config: TrainConfig, run: Path, resume: bool, log: Callable[[str], None], main: bool
-) -> tuple[TokenizedDataset, np.ndarray | None]:
-    """The tokenized training data (checked against a resumed checkpoint's) and, with a
-    property head, the property targets of every row (NaN where unlabelled)."""
-    data = load_or_build_dataset(
-        config.data.path,
-        cache_dir=config.data.cache_dir,
-        smiles_column=config.data.smiles_column,
-        stereo=config.data.stereo,
-        max_length=config.data.max_length,
-        processes=config.data.processes,
-        log=log,
-    )
-    _check_rejects(data, config, run, copy=main)
-    vocabulary = data.vocabulary
-    if resume:
-        saved_state = read_checkpoint_state(run)
-        if saved_state.get("data_hash") != data.data_hash:
-            raise ConfigError(f"{run}: training data changed since the checkpoint (hash differs)")
-        if saved_state.get("vocabulary") != vocabulary.to_dict():
-            raise ConfigError(f"{run}: vocabulary differs from the checkpoint's")
-    if not config.model.properties:
-        return data, None
-    train_idx, val_idx = split_indices(len(data.tokens), config)
-    labelled = _labelled_rows(train_idx, val_idx, config)
-    subset = "" if labelled is None else f"-{len(labelled)}of{len(data.tokens)}s{config.seed}"
-    names = "-".join(config.model.properties)
-    cache = Path(config.data.cache_dir) / f"props-{data.data_hash[:16]}-{names}{subset}.npy"
-    tokens = data.tokens if labelled is None else data.tokens[labelled]
-    values = compute_properties(
-        tokens, vocabulary, config.model.properties, cache, log, config.data.processes
-    )
-    if labelled is None:
-        return data, values
-    # unlabelled rows are NaN: the head's loss is masked there
-    props_all = np.full((len(data.tokens), values.shape[1]), np.nan, dtype=np.float32)
-    props_all[labelled] = values
-    return data, props_all
-
-
-def _check_rejects(
-    data: TokenizedDataset, config: TrainConfig, run: Path, copy: bool = True
-) -> None:
-    if copy and data.rejects_path is not None and data.rejects_path.is_file():
-        shutil.copyfile(data.rejects_path, run / "rejects.csv")
-    if data.n_input == 0 or len(data.tokens) == 0:
-        raise InputError(f"{config.data.path}: no encodable molecules")
-    fraction = data.n_rejected / data.n_input
-    if fraction > config.data.max_reject_fraction:
-        raise InputError(
-            f"{config.data.path}: {data.n_rejected:,} of {data.n_input:,} molecules rejected "
-            f"({fraction:.1%} > max_reject_fraction); reasons in {run / 'rejects.csv'}"
-        )
 
 
 def _write_summary(run: Path, state: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
