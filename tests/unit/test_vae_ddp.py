@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from molspace.interrupt import EXIT_INTERRUPTED
 from molspace.model.batches import epoch_batches
@@ -141,6 +142,14 @@ def test_two_processes_checkpoint_and_resume_with_one_or_two(
     assert list(_steps(tmp_path / "run")["step"]) == [1, 2, 3, 4, 5, 6]  # rank 0 alone logs
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "in each of 2 processes" in saved["hardware"]
+    # the whole loop (batches, noise, schedule, Adam) as one process runs it, to rounding
+    alone = train(_config(toml, processes=1), tmp_path / "alone", progress=False, log=print)
+    assert alone.steps == 6
+    want = load_file(str(tmp_path / "alone" / "checkpoint" / "state.safetensors"))
+    got = load_file(str(tmp_path / "run" / "checkpoint" / "state.safetensors"))
+    assert want.keys() == got.keys()
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=0, atol=1e-5, msg=key)
     for processes in (1, 2):
         run = tmp_path / f"resumed-{processes}"
         shutil.copytree(tmp_path / "run", run)
