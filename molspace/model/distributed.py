@@ -181,7 +181,7 @@ class GroupSync(LocalSync):
         kl_free = kl_dim.clamp(min=free_bits).sum()
         total = recon + beta * kl_free
         out = {"recon": recon, "kl": kl_dim.sum(), "token_acc": extra[2] / extra[3].clamp(min=1)}
-        if props is not None and "prop_mse" in losses:
+        if props is not None and model.property_head is not None:
             out["prop_mse"] = extra[1] / labelled_all
             total = total + config.property_weight * out["prop_mse"]
         return {"loss": total, **out}

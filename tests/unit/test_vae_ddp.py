@@ -30,7 +30,6 @@ from molspace.model.train import train
 from molspace.model.vae import SelfiesVAE, kl_per_dim
 
 ROOT = Path(__file__).resolve().parents[2]
-BATCH = 31  # odd: the ranks' shares differ in size
 
 
 def _setup(toml: str, free_bits: float | None) -> tuple[SelfiesVAE, np.ndarray, np.ndarray, Any]:
@@ -49,18 +48,18 @@ def _setup(toml: str, free_bits: float | None) -> tuple[SelfiesVAE, np.ndarray, 
     return model.train(), data.tokens, props, config
 
 
-def _batch(rows: np.ndarray) -> np.ndarray:
-    return epoch_batches(lengths_of(rows), BATCH, 4, 0, 0)[0]
+def _batch(rows: np.ndarray, size: int) -> np.ndarray:
+    return epoch_batches(lengths_of(rows), size, 4, 0, 0)[0]
 
 
-def _step(sync: LocalSync, toml: str, free_bits: float) -> dict[str, Any]:
+def _step(sync: LocalSync, toml: str, free_bits: float, size: int) -> dict[str, Any]:
     model, rows, props, config = _setup(toml, free_bits)
     generator = torch.Generator().manual_seed(11)
     losses = sync.backward(
         model,
         rows,
         props,
-        _batch(rows),
+        _batch(rows, size),
         beta=0.3,
         config=config,
         generator=generator,
@@ -74,15 +73,15 @@ def _step(sync: LocalSync, toml: str, free_bits: float) -> dict[str, Any]:
     }
 
 
-def _rank_step(rank: int, world: int, toml: str, free_bits: float) -> dict[str, Any]:
-    return _step(GroupSync(rank, world), toml, free_bits)
+def _rank_step(rank: int, world: int, toml: str, free_bits: float, size: int) -> dict[str, Any]:
+    return _step(GroupSync(rank, world), toml, free_bits, size)
 
 
 def _split_free_bits(toml: str) -> float:
     """A free-bits floor between the two ranks' KL of one dimension and above the whole
     batch's: applying each rank's own floor (instead of the batch's) changes the gradient."""
     model, rows, _, _ = _setup(toml, None)
-    index = _batch(rows)
+    index = _batch(rows, 31)
     with torch.no_grad():
 
         def kl(part: np.ndarray) -> torch.Tensor:
@@ -99,13 +98,14 @@ def _split_free_bits(toml: str) -> float:
     return float(whole[dim]) + 0.25 * (top - float(whole[dim]))
 
 
+@pytest.mark.parametrize("size", [31, 1])  # shares of 16 and 15 rows; of 1 and none
 def test_two_ranks_take_the_one_process_update(
-    tiny_train_toml: Callable[..., Path],
+    tiny_train_toml: Callable[..., Path], size: int
 ) -> None:
     toml = str(tiny_train_toml(properties=("qed",)))
-    free_bits = _split_free_bits(toml)
-    alone = _step(LocalSync(), toml, free_bits)
-    ranks = launch(_rank_step, (toml, free_bits), 2)
+    free_bits = _split_free_bits(toml) if size > 1 else 0.1
+    alone = _step(LocalSync(), toml, free_bits, size)
+    ranks = launch(_rank_step, (toml, free_bits, size), 2)
     assert alone["losses"].keys() == {"loss", "recon", "kl", "token_acc", "prop_mse"}
     for got in ranks:
         assert got["grads"].keys() == alone["grads"].keys()
