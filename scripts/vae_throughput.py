@@ -4,7 +4,7 @@
         [--repeats 5] [--steps 8] [--learn-steps 40] [--pause-pid runs/moses_vae/train.pid]
 
 Recipes (the bundle's architecture, the config's batch, optimizer and KL settings, the same
-batches and starting weights, one process):
+batches and starting weights; one process unless the recipe says otherwise):
 
 - ``packed``: the recipe the shipped run trained with until this script's commit: the
   encoder through ``pack_padded_sequence`` (``SelfiesVAE.encode_packed``), bf16 autocast,
@@ -13,13 +13,20 @@ batches and starting weights, one process):
   (``SelfiesVAE.encode``, same function, no quadratic zero-filling in backward), bf16, 1 thread;
 - ``unpacked-2t``: the same with 2 intra-op threads (what ``threads = 2`` buys when the
   training has both cores);
-- ``unpacked-fp32``: the current recipe without bf16 autocast (``bf16 = false``).
+- ``unpacked-fp32``: the current recipe without bf16 autocast (``bf16 = false``);
+- ``ddp-2p``: the current recipe in 2 data-parallel processes x 1 thread (``processes = 2``:
+  torch.distributed, gloo), each on half of every batch, gradients summed; the training's own
+  step (``molspace.model.distributed.GroupSync``). The ranks are spawned per timed block (the
+  start-up is not timed); CPU-seconds are both ranks' together.
+
+Every recipe runs the training's step (``LocalSync``/``GroupSync.backward``).
 
 Throughput: in each of ``--repeats`` rounds every recipe runs ``--steps`` timed optimizer steps
 (after 2 untimed) on the same batches; rounds interleave the recipes so machine load hits
 them alike. Molecules per wall-clock second, median and range over rounds, and the ratio to
-``packed`` of each round. ``--pause-pid`` SIGSTOPs that process (the background training)
-during each timed block and always SIGCONTs it after (also on error or Ctrl-C).
+``packed`` of each round. ``--pause-pid`` SIGSTOPs that process and its descendants (the
+background training, and its ranks when it trains with ``processes > 1``) during each timed
+block and always SIGCONTs them after (also on error or Ctrl-C).
 
 Learning per molecule: every recipe trains ``--learn-steps`` steps from the same seeded
 fresh initialisation (``--learn-from bundle``: the bundle's weights, with a fresh Adam) on
@@ -55,6 +62,7 @@ class Recipe:
     packed: bool
     threads: int
     bf16: bool = True
+    processes: int = 1
 
 
 RECIPES = (
@@ -62,20 +70,38 @@ RECIPES = (
     Recipe("unpacked", packed=False, threads=1),
     Recipe("unpacked-2t", packed=False, threads=2),
     Recipe("unpacked-fp32", packed=False, threads=1, bf16=False),
+    Recipe("ddp-2p", packed=False, threads=1, processes=2),
 )
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the ranks of a data-parallel training), parents first."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                queue.extend(int(c) for c in (task / "children").read_text().split())
+    return found
 
 
 @contextlib.contextmanager
 def paused(pid: int | None) -> Iterator[None]:
-    """SIGSTOP ``pid`` for the block; SIGCONT it whatever happens."""
+    """SIGSTOP ``pid`` and its descendants for the block; SIGCONT them whatever happens."""
     if pid is None:
         yield
         return
-    os.kill(pid, signal.SIGSTOP)
+    stopped = family(pid)
+    for member in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        for member in reversed(stopped):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGCONT)
 
 
 def load_molecules(config: Any, vocabulary: Any, n: int) -> np.ndarray:
@@ -107,30 +133,113 @@ def train_steps(
     recipe: Recipe,
     seed: int,
     warmup: int = 0,
+    sync: Any = None,
 ) -> tuple[float, float]:
-    """Run one optimizer step per batch; molecules per wall-clock second and per CPU-second
-    of this process over the batches after ``warmup`` (CPU time is the fairer figure on a
-    loaded machine: it does not count time the scheduler gave to other processes)."""
-    from molspace.model.batches import batch_tensors, vae_losses
+    """Run one optimizer step per batch (the training's step, alone or as the rank ``sync``);
+    molecules per wall-clock second and per CPU-second of this process (of all ranks) over
+    the batches after ``warmup`` (CPU time is the fairer figure on a loaded machine: it does
+    not count time the scheduler gave to other processes)."""
+    from molspace.model.distributed import LocalSync
 
+    sync = sync or LocalSync()
     torch.set_num_threads(recipe.threads)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
     generator = torch.Generator().manual_seed(seed)
     beta = config.kl.beta_end
+
+    def autocast() -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16)
+
     done, start, cpu = 0, time.perf_counter(), time.process_time()
     for i, index in enumerate(batches):
         if i == warmup:
+            sync.agree(False)  # the ranks start the clock together
             done, start, cpu = 0, time.perf_counter(), time.process_time()
-        x, lens = batch_tensors(tokens, index, torch.device("cpu"))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
-            losses = vae_losses(model, x, lens, config.kl.free_bits, generator, None)  # type: ignore[arg-type]
-        loss = losses["recon"] + beta * losses["kl_free"]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        sync.backward(
+            model,
+            tokens,
+            None,
+            index,
+            beta=beta,
+            config=config,
+            generator=generator,
+            autocast=autocast,
+            device=torch.device("cpu"),
+        )
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
         optimizer.step()
         done += len(index)
-    return done / (time.perf_counter() - start), done / (time.process_time() - cpu)
+    wall = time.perf_counter() - start
+    cpu_s = torch.tensor([time.process_time() - cpu])
+    if sync.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(cpu_s)
+    return done / wall, done / float(cpu_s)
+
+
+def rank_train_steps(
+    rank: int,
+    world: int,
+    model_path: str | None,
+    config_path: str,
+    tokens: np.ndarray,
+    batches: list[np.ndarray],
+    recipe: Recipe,
+    seed: int,
+    warmup: int,
+    fresh: bool,
+    val_rows: np.ndarray | None,
+) -> tuple[float, float, float | None]:
+    """``train_steps`` as one rank of ``recipe.processes`` (spawned by ``run_recipe``); rank 0
+    also gives the validation loss after the steps when ``val_rows`` are given."""
+    from molspace.model.bundle import load_bundle
+    from molspace.model.config import load_train_config
+    from molspace.model.distributed import GroupSync
+
+    config = load_train_config(config_path)
+    model = make_model(load_bundle(model_path), recipe, fresh)
+    rate, cpu_rate = train_steps(
+        model, config, tokens, batches, recipe, seed, warmup, GroupSync(rank, world)
+    )
+    loss = validation_loss(model, config, val_rows) if val_rows is not None else None
+    return rate, cpu_rate, loss
+
+
+def run_recipe(
+    args: argparse.Namespace,
+    bundle: Any,
+    config: Any,
+    tokens: np.ndarray,
+    batches: list[np.ndarray],
+    recipe: Recipe,
+    seed: int,
+    warmup: int = 0,
+    fresh: bool = False,
+    val_rows: np.ndarray | None = None,
+) -> tuple[float, float, float | None]:
+    """Molecules per wall-clock and per CPU-second of ``recipe`` over ``batches`` (after
+    ``warmup``), and the validation loss after them when ``val_rows`` are given."""
+    if recipe.processes > 1:
+        from molspace.model.distributed import launch
+
+        rank_args = (
+            args.model,
+            args.config,
+            tokens,
+            batches,
+            recipe,
+            seed,
+            warmup,
+            fresh,
+            val_rows,
+        )
+        return launch(rank_train_steps, rank_args, recipe.processes)[0]
+    model = make_model(bundle, recipe, fresh)
+    rate, cpu_rate = train_steps(model, config, tokens, batches, recipe, seed, warmup)
+    loss = validation_loss(model, config, val_rows) if val_rows is not None else None
+    return rate, cpu_rate, loss
 
 
 @torch.no_grad()
@@ -171,10 +280,10 @@ def main() -> None:
         default="fresh",
         help="starting weights of the learning comparison: a seeded fresh init or the bundle's",
     )
-    parser.add_argument("--recipes", default="packed,unpacked,unpacked-2t")
+    parser.add_argument("--recipes", default="packed,unpacked,ddp-2p")
     parser.add_argument(
         "--learn-recipes",
-        default="packed,unpacked",
+        default="packed,unpacked,ddp-2p",
         help="recipes of the learning comparison (threads change no arithmetic)",
     )
     parser.add_argument("--pause-pid", default=None, help="pid file of a process to SIGSTOP")
@@ -210,10 +319,9 @@ def main() -> None:
         block = batches[round_ * (args.steps + 2) : (round_ + 1) * (args.steps + 2)]
         order = recipes if round_ % 2 == 0 else recipes[::-1]
         for recipe in order:
-            model = make_model(bundle, recipe)
             with paused(pid):
-                rate, cpu_rate = train_steps(
-                    model, config, train_rows, block, recipe, seed=round_, warmup=2
+                rate, cpu_rate, _ = run_recipe(
+                    args, bundle, config, train_rows, block, recipe, seed=round_, warmup=2
                 )
             rates[recipe.name].append(rate)
             cpu_rates[recipe.name].append(cpu_rate)
@@ -246,12 +354,18 @@ def main() -> None:
             f"after {args.learn_steps} steps = {n_mol:,} molecules of each recipe:"
         )
         for recipe in (r for r in RECIPES if r.name in args.learn_recipes.split(",")):
-            model = make_model(bundle, recipe, fresh)
             with paused(pid):
-                rate, cpu_rate = train_steps(
-                    model, config, train_rows, batches[: args.learn_steps], recipe, seed=7
+                rate, cpu_rate, loss = run_recipe(
+                    args,
+                    bundle,
+                    config,
+                    train_rows,
+                    batches[: args.learn_steps],
+                    recipe,
+                    seed=7,
+                    fresh=fresh,
+                    val_rows=val_rows,
                 )
-            loss = validation_loss(model, config, val_rows)
             print(
                 f"{recipe.name:<14} val loss {loss:.4f}  "
                 f"({rate:.0f} mol/s, {cpu_rate:.0f} per CPU-s over the run)"

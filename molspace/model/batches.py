@@ -54,10 +54,13 @@ def vae_losses(
     generator: torch.Generator,
     props: torch.Tensor | None,
     sample: bool = True,
+    noise: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Reconstruction (summed over tokens, mean over rows), KL with and without free bits,
-    token accuracy and, with ``props``, the property MSE: training and fine-tuning share it."""
-    out = model(tokens, lengths, sample=sample, generator=generator)
+    token accuracy and, with ``props``, the property MSE: training and fine-tuning share it.
+    ``kl_dim_grad`` is the per-dimension KL still in the graph (data-parallel ranks apply
+    the free-bits floor of the whole batch to it); ``noise`` goes to the model's forward."""
+    out = model(tokens, lengths, sample=sample, generator=generator, noise=noise)
     logits = out["logits"]
     batch = tokens.shape[0]
     recon = (
@@ -75,6 +78,7 @@ def vae_losses(
         "kl": kl_dim.sum(),
         "kl_free": kl_dim.clamp(min=free_bits).sum(),
         "kl_dim": kl_dim.detach(),
+        "kl_dim_grad": kl_dim,
         "mu": out["mu"].detach(),
     }
     with torch.no_grad():

@@ -122,6 +122,10 @@ class TrainConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: torch CPU threads (None = torch's default)
     threads: int | None = Field(None, ge=1, le=256)
+    #: data-parallel training processes (torch.distributed, gloo, CPU only): each trains on
+    #: its share of every batch of ``optim.batch_size`` with ``threads`` threads, gradients
+    #: are summed, rank 0 writes everything. 1 = one process. May change on resume.
+    processes: int = Field(1, ge=1, le=64)
     #: bf16 autocast (CUDA, or CPUs with native bf16); measured, off by default on CPU
     bf16: bool = False
     #: weight of the property head's MSE (standardized targets) in the loss

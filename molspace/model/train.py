@@ -5,6 +5,8 @@ and the reparameterization noise comes from one seeded generator saved in every
 checkpoint, so a run resumed after a kill continues exactly where it stopped
 (the batch within the epoch included). SIGTERM/SIGINT save a checkpoint and
 raise :class:`molspace.interrupt.Interrupted` (the CLI exits with 75).
+With ``processes > 1`` the same loop runs in that many data-parallel ranks
+(``molspace.model.distributed``; options in ``training/README.md``).
 
 Outputs in ``run_dir``: ``checkpoint/`` (resumable), ``best/`` (bundle of the best
 validation loss so far, rewritten on each improvement), ``final/`` (bundle at the
@@ -35,7 +37,7 @@ import torch
 
 from molspace.errors import ConfigError, InputError
 from molspace.interrupt import Interrupted, handle_stop_signals, stop_requested
-from molspace.model.batches import batch_tensors, epoch_batches, vae_losses
+from molspace.model.batches import epoch_batches, vae_losses
 from molspace.model.bundle import save_bundle
 from molspace.model.checkpoint import (
     checkpoint_exists,
@@ -44,10 +46,12 @@ from molspace.model.checkpoint import (
     save_checkpoint,
 )
 from molspace.model.config import TrainConfig
-from molspace.model.data import TokenizedDataset, lengths_of, load_or_build_dataset
+from molspace.model.data import lengths_of
+from molspace.model.distributed import LocalSync
+from molspace.model.train_data import load_training_data
 from molspace.model.train_log import EVAL_FIELDS, STEP_FIELDS, CsvLog, TrainProgress
 from molspace.model.vae import SelfiesVAE
-from molspace.model.validation import compute_properties, evaluate_validation, split_indices
+from molspace.model.validation import evaluate_validation, split_indices
 
 __all__ = ["TrainResult", "epoch_batches", "train", "vae_losses"]
 
@@ -61,6 +65,7 @@ RESUMABLE_OVERRIDES = (
     "log_every_steps",
     "eval_every_steps",
     "threads",
+    "processes",
     "device",
 )
 
@@ -85,7 +90,7 @@ def _device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def _hardware(device: torch.device) -> str:
+def _hardware(device: torch.device, processes: int = 1) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
@@ -96,7 +101,8 @@ def _hardware(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} torch threads"
+    ranks = f" in each of {processes} processes" if processes > 1 else ""
+    return f"{cpu}, {torch.get_num_threads()} torch threads{ranks}"
 
 
 def _lr(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -134,20 +140,6 @@ def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainCo
     return config
 
 
-def _labelled_rows(
-    train_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig
-) -> np.ndarray | None:
-    """Rows that get property targets: a seeded random subset of ``property_labels``
-    training rows plus every validation row that is scored; None when all are labelled."""
-    n = config.property_labels
-    if n is None or n >= len(train_idx):
-        return None
-    rng = np.random.default_rng(config.seed + 7919)
-    picked = rng.choice(train_idx, size=n, replace=False)
-    scored_val = val_idx[: config.data.max_validation]
-    return np.unique(np.concatenate([picked, scored_val]))
-
-
 def saved_config(run_dir: str | Path) -> TrainConfig:
     """The config a checkpointed run was started with."""
     return TrainConfig.model_validate(read_checkpoint_state(run_dir)["config"])
@@ -175,30 +167,39 @@ def train(
             f"{run}: already holds a training run (use --resume, or another directory)"
         )
     config = _resolve_config(run, config, resume)
+    if config.processes > 1:
+        from molspace.model.distributed import train_data_parallel
+
+        return train_data_parallel(config, run, resume=resume, progress=progress, log=log)
+    result = train_process(config, run, resume=resume, progress=progress, log=log)
+    assert result is not None
+    return result
+
+
+def train_process(
+    config: TrainConfig,
+    run: Path,
+    *,
+    resume: bool,
+    progress: bool | None,
+    log: Callable[[str], None],
+    sync: LocalSync | None = None,
+) -> TrainResult | None:
+    """The run in this process: alone, or as one rank of a data-parallel group (``sync``).
+
+    Only the main rank writes into ``run`` and returns the result; the others return None.
+    """
+    sync = sync or LocalSync()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     device = _device(config.device)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
-
-    data = load_or_build_dataset(
-        config.data.path,
-        cache_dir=config.data.cache_dir,
-        smiles_column=config.data.smiles_column,
-        stereo=config.data.stereo,
-        max_length=config.data.max_length,
-        processes=config.data.processes,
-        log=log,
-    )
-    _check_rejects(data, config, run)
+    if sync.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=1))
+    with sync.main_first():  # rank 0 builds the caches, the others read them
+        data, props_all = load_training_data(config, run, resume, log, sync.is_main)
     vocabulary = data.vocabulary
-    if resume:
-        saved_state = read_checkpoint_state(run)
-        if saved_state.get("data_hash") != data.data_hash:
-            raise ConfigError(f"{run}: training data changed since the checkpoint (hash differs)")
-        if saved_state.get("vocabulary") != vocabulary.to_dict():
-            raise ConfigError(f"{run}: vocabulary differs from the checkpoint's")
     train_idx, val_idx = split_indices(len(data.tokens), config)
     train_tokens = data.tokens[train_idx]
     val_tokens = data.tokens[val_idx][: config.data.max_validation]
@@ -206,20 +207,7 @@ def train(
 
     model = SelfiesVAE(config.model, vocab_size=len(vocabulary), max_length=vocabulary.max_length)
     props_train = props_val = None
-    if config.model.properties:
-        labelled = _labelled_rows(train_idx, val_idx, config)
-        subset = "" if labelled is None else f"-{len(labelled)}of{len(data.tokens)}s{config.seed}"
-        names = "-".join(config.model.properties)
-        cache = Path(config.data.cache_dir) / f"props-{data.data_hash[:16]}-{names}{subset}.npy"
-        tokens = data.tokens if labelled is None else data.tokens[labelled]
-        values = compute_properties(
-            tokens, vocabulary, config.model.properties, cache, log, config.data.processes
-        )
-        if labelled is None:
-            props_all = values
-        else:  # unlabelled rows are NaN: the head's loss is masked there
-            props_all = np.full((len(data.tokens), values.shape[1]), np.nan, dtype=np.float32)
-            props_all[labelled] = values
+    if props_all is not None:
         mean = np.nanmean(props_all[train_idx], axis=0)
         std = np.nanstd(props_all[train_idx], axis=0) + 1e-6
         model.property_mean.copy_(torch.from_numpy(mean))  # type: ignore[operator]
@@ -227,6 +215,7 @@ def train(
         standardized = ((props_all - mean) / std).astype(np.float32)
         props_train = standardized[train_idx]
         props_val = standardized[val_idx][: config.data.max_validation]
+
     model.to(device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
@@ -267,15 +256,16 @@ def train(
             f"resumed {run} at step {state['step']:,} (epoch {state['epoch']}, "
             f"batch {state['batch_in_epoch']:,}/{steps_per_epoch:,})"
         )
+    sync.share(model)
     log(
         f"model: {model.num_parameters():,} parameters; vocabulary {len(vocabulary)} symbols, "
         f"max length {vocabulary.max_length}; train {len(train_tokens):,} / "
         f"val {len(val_tokens):,}; "
-        f"{steps_per_epoch:,} steps per epoch on {_hardware(device)}"
+        f"{steps_per_epoch:,} steps per epoch on {_hardware(device, sync.world)}"
     )
 
-    step_log = CsvLog(run / "steps.csv", STEP_FIELDS)
-    eval_log = CsvLog(run / "metrics.csv", EVAL_FIELDS)
+    step_log = CsvLog(run / "steps.csv", STEP_FIELDS) if sync.is_main else None
+    eval_log = CsvLog(run / "metrics.csv", EVAL_FIELDS) if sync.is_main else None
     training_info = {
         "data": str(config.data.path),
         "data_hash": data.data_hash,
@@ -284,7 +274,7 @@ def train(
         "n_train": len(train_tokens),
         "n_validation": len(val_tokens),
         "seed": config.seed,
-        "hardware": _hardware(device),
+        "hardware": _hardware(device, sync.world),
         "config": config.model_dump(mode="json"),
     }
 
@@ -300,6 +290,8 @@ def train(
         }
 
     def checkpoint() -> None:
+        if not sync.is_main:
+            return
         save_checkpoint(
             run,
             model,
@@ -314,6 +306,8 @@ def train(
         )
 
     def evaluate() -> None:
+        if eval_log is None:  # not the main rank
+            return
         metrics = evaluate_validation(model, val_tokens, props_val, config, vocabulary, device)
         warm = state["step"] >= config.kl.hold_steps + config.kl.warmup_steps
         best = state["best_val_loss"]
@@ -363,7 +357,7 @@ def train(
     window_start = time.monotonic()
     window_mols = 0
     max_seconds = config.max_hours * 3600 if config.max_hours else None
-    show = sys.stderr.isatty() if progress is None else progress
+    show = sync.is_main and (sys.stderr.isatty() if progress is None else progress)
     bar = TrainProgress(show, total_steps, state["step"])
     with handle_stop_signals(), bar:
         while not state["done"]:
@@ -379,26 +373,23 @@ def train(
             )
             for index in batches[state["batch_in_epoch"] :]:
                 t0 = time.monotonic()
-                tokens, lens = batch_tensors(train_tokens, index, device)
-                p = (
-                    torch.from_numpy(props_train[index]).to(device)
-                    if props_train is not None
-                    else None
-                )
                 lr = _lr(config, state["step"], total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 beta = config.kl.beta(state["step"])
-                if autocast is not None:
-                    with autocast():
-                        losses = vae_losses(model, tokens, lens, config.kl.free_bits, generator, p)
-                else:
-                    losses = vae_losses(model, tokens, lens, config.kl.free_bits, generator, p)
-                loss = losses["recon"] + beta * losses["kl_free"]
-                if "prop_mse" in losses:
-                    loss = loss + config.property_weight * losses["prop_mse"]
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                losses = sync.backward(
+                    model,
+                    train_tokens,
+                    props_train,
+                    index,
+                    beta=beta,
+                    config=config,
+                    generator=generator,
+                    autocast=autocast,
+                    device=device,
+                )
+                loss = losses["loss"]
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
                 optimizer.step()
                 state["step"] += 1
@@ -407,7 +398,7 @@ def train(
                 state["elapsed_s"] += time.monotonic() - t0
                 window_mols += len(index)
                 bar.advance(float(loss.detach()))
-                if state["step"] % config.log_every_steps == 0:
+                if state["step"] % config.log_every_steps == 0 and step_log is not None:
                     now = time.monotonic()
                     rate = window_mols / max(1e-9, now - window_start)
                     window_start, window_mols = now, 0
@@ -435,12 +426,15 @@ def train(
                         )
                 if state["step"] % config.eval_every_steps == 0:
                     evaluate()
-                    if state["bad_evals"] >= config.patience:
+                    if sync.agree(state["bad_evals"] >= config.patience)[0]:
                         state["stopped_early"] = True
                         state["done"] = True
                         log(f"early stop: no improvement in {config.patience} evaluations")
                         break
-                if stop_requested():
+                stop, out_of_time = sync.agree(
+                    stop_requested(), bool(max_seconds and state["elapsed_s"] >= max_seconds)
+                )
+                if stop:
                     checkpoint()
                     log(
                         f"stop requested: checkpoint saved at step {state['step']:,}; "
@@ -449,9 +443,7 @@ def train(
                     raise Interrupted(
                         f"{run}: training stopped at step {state['step']}; resume with --resume"
                     )
-                if state["step"] >= total_steps or (
-                    max_seconds and state["elapsed_s"] >= max_seconds
-                ):
+                if state["step"] >= total_steps or out_of_time:
                     state["done"] = True
                     break
                 if time.monotonic() - last_ckpt >= config.checkpoint_minutes * 60:
@@ -464,9 +456,11 @@ def train(
                     evaluate()
                 checkpoint()
                 last_ckpt = time.monotonic()
-                if state["bad_evals"] >= config.patience:
+                if sync.agree(state["bad_evals"] >= config.patience)[0]:
                     state["stopped_early"] = True
                     state["done"] = True
+    if not sync.is_main:
+        return None
     if state["last_eval_step"] != state["step"]:
         evaluate()
     checkpoint()
@@ -488,19 +482,6 @@ def train(
         stopped_early=bool(state["stopped_early"]),
         metrics=summary,
     )
-
-
-def _check_rejects(data: TokenizedDataset, config: TrainConfig, run: Path) -> None:
-    if data.rejects_path is not None and data.rejects_path.is_file():
-        shutil.copyfile(data.rejects_path, run / "rejects.csv")
-    if data.n_input == 0 or len(data.tokens) == 0:
-        raise InputError(f"{config.data.path}: no encodable molecules")
-    fraction = data.n_rejected / data.n_input
-    if fraction > config.data.max_reject_fraction:
-        raise InputError(
-            f"{config.data.path}: {data.n_rejected:,} of {data.n_input:,} molecules rejected "
-            f"({fraction:.1%} > max_reject_fraction); reasons in {run / 'rejects.csv'}"
-        )
 
 
 def _write_summary(run: Path, state: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:

@@ -167,10 +167,15 @@ class SelfiesVAE(nn.Module):
         *,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> VAEOutput:
+        """``noise`` (shape of ``mu``) replaces the draw from ``generator``: a data-parallel
+        rank passes its rows of the noise one process would draw for the whole batch."""
         mu, logvar = self.encode(tokens, lengths)
         if sample:
-            eps = torch.randn(mu.shape, generator=generator, device="cpu").to(mu.device)
+            eps = (
+                torch.randn(mu.shape, generator=generator, device="cpu") if noise is None else noise
+            ).to(mu.device)
             z = mu + eps * torch.exp(0.5 * logvar)
         else:
             z = mu
