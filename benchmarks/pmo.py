@@ -172,7 +172,9 @@ def run_molspace(latent, task: str, seed: int, budget: int, args: argparse.Names
     for record in scored_records(result.study):
         seen.setdefault(record["smiles"], record["values"][0])
     seconds = time.perf_counter() - start
-    return list(seen), list(seen.values()), seconds, config.model_dump(mode="json")
+    # how the run ended: "trial_cap" when proposals kept repeating known molecules
+    outcome = {"n_trials": result.n_trials, "stop_reason": result.stop_reason}
+    return list(seen), list(seen.values()), seconds, {**config.model_dump(mode="json"), **outcome}
 
 
 def _provenance(latent) -> dict:
@@ -250,6 +252,9 @@ def record_run(
         extra = {"prev": as_logged([prev(s) for s in smiles])}
     row = row_from_scores(seed, budget, scores, seconds, None if extra is None else extra["prev"])
     row["oracle_seconds"] = oracle_seconds
+    for key in ("n_trials", "stop_reason"):  # molspace runs: how the search ended
+        if key in config:
+            row[key] = config[key]
     if calls_dir is not None:
         metadata = {
             **provenance,
@@ -713,7 +718,12 @@ def main() -> None:
                 prev = f" (_prev {row['auc_top10_prev']:.3f})" if "auc_top10_prev" in row else ""
                 print(
                     f"{task:26s} {method:9s} seed {seed}: AUC {row['auc_top10']:.3f}{prev} "
-                    f"top1 {row['best']:.3f} calls {row['n_calls']} in {row['seconds']:.0f} s",
+                    f"top1 {row['best']:.3f} calls {row['n_calls']} in {row['seconds']:.0f} s"
+                    + (
+                        f" ({row['stop_reason']})"
+                        if row.get("stop_reason", "budget") != "budget"
+                        else ""
+                    ),
                     file=sys.stderr,
                     flush=True,
                 )

@@ -72,6 +72,11 @@ def test_run_log_round_trips_and_reproduces_the_reported_auc(
     assert meta["method_config"]["seed"] == seed and meta["method_config"]["pmo"] == task
     assert meta["method_config"]["space"]["library_size"] == 100 and meta["date"]
     assert meta["scores_differing_from_oracle"] == 0
+    # how the search ended is kept: the budget, or the trial cap when proposals repeat
+    assert row["stop_reason"] == meta["method_config"]["stop_reason"]
+    assert row["stop_reason"] in ("budget", "trial_cap")
+    assert (row["stop_reason"] == "budget") == (row["n_calls"] == budget)
+    assert row["n_trials"] >= row["n_calls"]
     assert 0 < meta["oracle_seconds"] == row["oracle_seconds"] < row["seconds"]
 
     budget_back, results = pmo.results_from_calls(tmp_path)
