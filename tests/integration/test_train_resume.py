@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -22,45 +23,12 @@ from molspace.model.config import load_train_config
 from molspace.model.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
-MOSES = ROOT / "libraries" / "moses" / "train.csv.gz"
-
-CONFIG = """
-[train]
-seed = 3
-epochs = 50
-max_steps = {max_steps}
-eval_every_steps = 20
-log_every_steps = 1
-checkpoint_minutes = 10.0
-threads = 1
-
-[train.data]
-path = "{data}"
-cache_dir = "{cache}"
-validation_fraction = 0.1
-
-[train.model]
-embedding_dim = 8
-encoder_hidden = 16
-latent_dim = 4
-decoder_hidden = 32
-
-[train.optim]
-batch_size = 32
-
-[train.kl]
-hold_steps = 5
-warmup_steps = 20
-"""
 
 
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    data = tmp_path / "train.csv"
-    pd.read_csv(MOSES, nrows=400).to_csv(data, index=False)
-    path = tmp_path / "train.toml"
-    path.write_text(CONFIG.format(max_steps=60, data=data, cache=tmp_path / "cache"))
-    return path
+def config_file(tiny_train_toml: Callable[..., Path]) -> Path:
+    """The shared tiny training run (``tests/conftest.py``): 60 steps, one process."""
+    return tiny_train_toml(max_steps=60)
 
 
 def _steps_logged(run: Path) -> int:
