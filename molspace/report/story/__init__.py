@@ -9,8 +9,9 @@ lacks is left out rather than guessed, so older runs and partial runs still repo
 
 The package: ``parts`` finds the steps, ``objective`` puts the question in words,
 ``page`` gathers what each step adds, one module per kind adds it (``screen``,
-``optimize``, ``dock``, ``explore``, ``map``, ``anomaly``, ``interpolate``), and
-``compose.tell`` lays out the opening.
+``optimize``, ``dock``, ``explore``, ``map``, ``anomaly``, ``interpolate``) with
+``tables``, ``cards`` and ``pictures``, ``opening`` lays out the result, and
+``compose.tell`` runs them in the pipeline's order.
 """
 
 from __future__ import annotations

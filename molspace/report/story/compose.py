@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from molspace.report.sections import Facts, Funnel, Headline, Section
 from molspace.report.story.anomaly import add_anomaly
 from molspace.report.story.dock import add_dock
 from molspace.report.story.explore import add_explore
 from molspace.report.story.interpolate import add_interpolate
 from molspace.report.story.map import add_map
 from molspace.report.story.objective import describe_objective, objective_of
+from molspace.report.story.opening import lay_out, summarize
 from molspace.report.story.optimize import add_optimize
 from molspace.report.story.page import Acc, Story, guarded
 from molspace.report.story.parts import Part, find_parts
@@ -72,34 +72,6 @@ def tell(root: Path, report_dir: Path, *, seed: int = 0, max_molecules: int = 48
         guarded(acc, part, add_anomaly, part, acc, report_dir, max_molecules)
     for part in by_kind.get("interpolate", []):
         guarded(acc, part, add_interpolate, part, acc, report_dir)
-    opening: list[Section] = []
-    if acc.question:
-        opening.append(Facts("The question", acc.question))
-    if acc.stats or acc.answer:
-        opening.append(Headline("The answer", acc.stats, lead=acc.answer_lead, parts=acc.answer))
-    if acc.funnel:
-        opening.append(Funnel("The funnel: molecules kept at each stage", acc.funnel))
-    opening.extend(acc.after_funnel)
-    steps = {}
-    if manifest:
-        for name, record in manifest.get("steps", {}).items():
-            if isinstance(record, dict) and record.get("kind") != "report":
-                steps[name] = {
-                    "kind": record.get("kind"),
-                    "status": record.get("status"),
-                    "seconds": record.get("seconds"),
-                }
-    summary = {
-        "run_dir": str(root.resolve()),
-        "kinds": sorted(by_kind),
-        "question": {"objective": head, "components": lines, "facts": dict(acc.question[:0])},
-        "answer": {s.key: s.value for s in acc.stats},
-        "funnel": {
-            r.key: {"stage": r.stage, "count": r.count, "step": r.step, "seconds": r.seconds}
-            for r in acc.funnel
-        },
-        "steps": steps,
-        **acc.numbers,
-    }
-    summary["question"]["facts"] = {k: v for k, v in acc.question if k}
+    opening = lay_out(acc)
+    summary = summarize(root, manifest, by_kind, head, lines, acc)
     return Story(opening, acc.evidence, acc.tables, summary, acc.used)
