@@ -12,6 +12,7 @@ from molspace.report.story.tables import read_table, tidy
 
 
 def add_anomaly(part: Part, acc: Acc, report_dir: Path, max_molecules: int) -> None:
+    """Add an anomaly run's reference, threshold, score histogram and most unusual molecules."""
     from molspace.report.plots import score_histogram
 
     s = part.summary

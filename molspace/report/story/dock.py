@@ -12,6 +12,7 @@ from molspace.report.story.tables import best_value, read_table, rel, tidy
 
 
 def add_dock(part: Part, acc: Acc, report_dir: Path, max_molecules: int) -> None:
+    """Add a docking run's target, funnel, best docked molecules and poses."""
     s = part.summary
     step = part.name
     acc.question.append(("target", f"{s.get('target')} (docking box {s.get('box', {})})"))

@@ -20,6 +20,7 @@ _EXPLORE_STAGES = (
 
 
 def add_explore(part: Part, acc: Acc, report_dir: Path, max_molecules: int) -> None:
+    """Add an exploration's query, band, funnel and analogs."""
     s = part.summary
     settings = s.get("settings", {}) if isinstance(s.get("settings"), dict) else {}
     band = settings.get("band")

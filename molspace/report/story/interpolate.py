@@ -12,6 +12,7 @@ from molspace.report.story.tables import read_table
 
 
 def add_interpolate(part: Part, acc: Acc, report_dir: Path) -> None:
+    """Add an interpolation's end points, the path's molecules and its similarity curve."""
     from molspace.report.plots import similarity_path_plot
 
     s = part.summary

@@ -12,6 +12,7 @@ from molspace.report.story.tables import PROPERTIES, read_table
 
 
 def add_map(part: Part, acc: Acc, report_dir: Path, max_molecules: int) -> None:
+    """Add a map's projection, counts, cluster representatives and coloured maps."""
     from molspace.report.plots import cluster_map, scatter_map
 
     s = part.summary

@@ -43,6 +43,8 @@ def add_optimize(
     seed: int,
     max_molecules: int,
 ) -> None:
+    """Add an optimization's search, funnel, verdict against the screened hits, pictures
+    and tables."""
     s = part.summary
     config = s.get("config") if isinstance(s.get("config"), dict) else {}
     config = config or {}

@@ -53,6 +53,8 @@ def add_screen(
     seed: int,
     max_molecules: int,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Add a screen's question, funnel, best hits and tables; returns (hits, library sample)
+    for the optimization to compare against."""
     s = part.summary
     acc.question.append(("library", _describe_library(part)))
     config = s.get("config") if isinstance(s.get("config"), dict) else {}

@@ -16,6 +16,8 @@ PROPERTIES = ("qed", "sa", "mw", "clogp", "tpsa")
 
 
 def read_table(path: Path | None, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+    """The table at ``path`` (a CSV, a Parquet file or folder; latent vectors left out), or
+    None when it is missing or unreadable: a report shows what it can."""
     if path is None or not path.exists():
         return None
     try:
@@ -34,10 +36,12 @@ def read_table(path: Path | None, columns: Sequence[str] | None = None) -> pd.Da
 
 
 def sample_rows(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most ``n`` rows, the same ones on every run (seeded)."""
     return frame if len(frame) <= n else frame.sample(n=n, random_state=seed)
 
 
 def best_value(frame: pd.DataFrame | None, column: str, ascending: bool = False) -> float | None:
+    """The best numeric value of ``column`` (the lowest when ``ascending``), or None."""
     if frame is None or column not in frame or frame.empty:
         return None
     values = pd.to_numeric(frame[column], errors="coerce").dropna()
@@ -47,6 +51,7 @@ def best_value(frame: pd.DataFrame | None, column: str, ascending: bool = False)
 
 
 def top_mean(frame: pd.DataFrame | None, column: str, k: int = 10) -> float | None:
+    """The mean of the ``k`` highest values of ``column``, or None."""
     if frame is None or column not in frame or frame.empty:
         return None
     values = pd.to_numeric(frame[column], errors="coerce").dropna().sort_values(ascending=False)
@@ -54,6 +59,7 @@ def top_mean(frame: pd.DataFrame | None, column: str, k: int = 10) -> float | No
 
 
 def rel(path: Path, base: Path) -> str:
+    """``path`` as a link from the report's folder, so the report can move with its run."""
     import os
 
     return Path(os.path.relpath(path, base)).as_posix()
