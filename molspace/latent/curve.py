@@ -13,7 +13,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CURVE_FILE", "curve_lines", "read_curve", "record_figures", "update_card_curve"]
+__all__ = [
+    "CURVE_FILE",
+    "curve_lines",
+    "read_curve",
+    "record_figures",
+    "update_card_curve",
+    "write_curve",
+]
 
 CURVE_FILE = "curve.json"
 _BEGIN, _END = "<!-- curve -->", "<!-- /curve -->"
@@ -43,9 +50,13 @@ def record_figures(bundle_dir: str | Path, row: dict[str, Any]) -> list[dict[str
     if "step" not in row:
         raise ValueError("a curve row needs the training step it was measured at")
     rows = [r for r in read_curve(bundle_dir) if r["step"] != row["step"]] + [row]
-    rows.sort(key=lambda r: r["step"])
-    path = Path(bundle_dir) / CURVE_FILE
-    path.write_text(json.dumps(rows, indent=1) + "\n")
+    return write_curve(bundle_dir, rows)
+
+
+def write_curve(bundle_dir: str | Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store ``rows`` as the bundle's curve, oldest step first."""
+    rows = sorted(rows, key=lambda r: r["step"])
+    (Path(bundle_dir) / CURVE_FILE).write_text(json.dumps(rows, indent=1) + "\n")
     return rows
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from molspace.errors import BundleError, InputError
-from molspace.latent.curve import read_curve, record_figures, update_card_curve
+from molspace.latent.curve import read_curve, update_card_curve, write_curve
 from molspace.model.bundle import DEFAULT_BUNDLE, load_bundle, save_bundle
 
 __all__ = ["bundle_from_checkpoint", "export_run", "write_model_card"]
@@ -144,8 +144,8 @@ def export_run(
         target.parent.mkdir(parents=True, exist_ok=True)
         curve = read_curve(target)  # the figures of earlier exports stay with the model
         save_bundle(target, bundle.model, bundle.vocabulary, bundle.metadata["training"])
-    for row in curve:
-        record_figures(target, row)
+    if curve:
+        write_curve(target, curve)
     write_model_card(target, run, evaluation)
     update_card_curve(target)
     (target / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")

@@ -91,6 +91,8 @@ class Objective:
         self.spec = spec
         self.components = tuple(components)
         self.weights = np.array([c.weight for c in self.components], dtype=np.float64)
+        # cheap components first: the expensive ones are skipped for a molecule they veto
+        self._value_order = tuple(sorted(self.components, key=lambda c: c.expensive))
 
     @classmethod
     def from_spec(cls, spec: ObjectiveSpec) -> Objective:
@@ -158,8 +160,7 @@ class Objective:
 
         props = compute_properties(mol, self.property_names) if self.property_names else {}
         out: dict[str, float] = {}
-        # cheap components first: the expensive ones are skipped for a molecule they veto
-        for component in sorted(self.components, key=lambda c: c.expensive):
+        for component in self._value_order:
             if component.expensive:
                 skip = self._veto(out)
                 if skip is not None:

@@ -93,3 +93,23 @@ def test_train_cli_then_export(tmp_path: Path) -> None:
     card = (dest / "MODEL_CARD.md").read_text()
     assert "Parameters:" in card and "validity" in card and "Reconstruction of" in card
     assert load_bundle(dest).metadata["training"]["steps"] > 0
+
+    # the learning curve recorded at earlier exports stays with the model and its card
+    from molspace.latent.curve import read_curve, record_figures, update_card_curve
+
+    record_figures(dest, {"step": 7, "epochs": 0.5, "metrics": {"FCD/Test": 9.5}, "samples": 30})
+    record_figures(dest, {"step": 3, "epochs": 0.2, "metrics": {"FCD/Test": 12.0}, "samples": 30})
+    record_figures(dest, {"step": 7, "epochs": 0.5, "metrics": {"FCD/Test": 9.25}, "samples": 30})
+    update_card_curve(dest)
+    assert [(r["step"], r["metrics"]["FCD/Test"]) for r in read_curve(dest)] == [
+        (3, 12.0),
+        (7, 9.25),
+    ]
+    export_run(run, dest, which="checkpoint", n_samples=0)
+    assert [r["step"] for r in read_curve(dest)] == [3, 7]
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert card.count("## Curve: MOSES figures at each export") == 1
+    assert "| 7 | 0.50 |" in card and "| 9.25 |" in card
+    assert card.index("## Curve") < card.index("## Reproduce")
+    update_card_curve(dest)  # rewriting replaces the section, never adds a second one
+    assert (dest / "MODEL_CARD.md").read_text() == card
