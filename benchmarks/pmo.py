@@ -83,6 +83,9 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     "search": {"local_screen": [1, 8], "local_adapt": [False, True]},
     "fraction": {"local_fraction": [0.9]},  # fewer random proposals: more local moves
     "fraction_screen": {"local_fraction": [0.9], "local_screen": [8]},
+    # issue 20, at 10,000 calls: course changes when local moves keep decoding known
+    # molecules (10 of 16 frozen runs hit the trial cap), and a wider parent pool
+    "course": {"repeat_threshold": [1.0, 0.5], "local_top": [10, 30]},
 }
 CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
 TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"

@@ -3,7 +3,7 @@ before any of them is decoded or scored.
 
 Decoding is cheap and the oracle is the budget (PMO counts unique scored molecules), so
 the local search can afford to draw several candidate children per slot and keep only
-the one a surrogate likes best. The surrogate is a GP (scikit-learn) fitted on the exact
+the one a surrogate likes best. The surrogate is a GP (numpy/scipy) fitted on the exact
 latent vectors of molecules already scored in the *current* model's latent space (after
 weighted retraining, the re-encoded best and everything decoded since), in units of the
 encoded library's per-dimension spread: an isotropic RBF kernel plus white noise on
@@ -21,11 +21,24 @@ which parents get children is still the local search's choice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 __all__ = ["LatentSurrogate", "best_of"]
+
+
+@dataclass(frozen=True)
+class _Posterior:
+    """What prediction needs from a fit: the chosen kernel, the Cholesky factor of the
+    training covariance, its solve against the standardized values, the standardization."""
+
+    length: float
+    noise: float
+    train: np.ndarray  # training vectors / length
+    lower: np.ndarray
+    weights: np.ndarray
+    y_mean: float
+    y_std: float
 
 
 @dataclass
@@ -36,7 +49,7 @@ class LatentSurrogate:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self._gp: object | None = None
+        self._posterior: _Posterior | None = None
         self._scale: np.ndarray | None = None
 
     @staticmethod
@@ -56,11 +69,20 @@ class LatentSurrogate:
     #: noise levels tried, as a share of the standardized values' variance
     NOISE_LEVELS = (1e-3, 1e-2, 1e-1)
 
+    #: jitter on the kernel's diagonal (scikit-learn's ``GaussianProcessRegressor`` default)
+    JITTER = 1e-10
+
     def fit(self, z: np.ndarray, y: np.ndarray, scale: np.ndarray) -> LatentSurrogate:
-        """Fit on latent vectors ``z`` (n, d) and values ``y`` (n,), higher is better."""
-        from scipy.spatial.distance import pdist
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import RBF, WhiteKernel
+        """Fit on latent vectors ``z`` (n, d) and values ``y`` (n,), higher is better.
+
+        The same computation as scikit-learn's ``GaussianProcessRegressor(RBF(l, "fixed")
+        + WhiteKernel(noise, "fixed"), optimizer=None, normalize_y=True)`` over the grid
+        (``tests/unit/test_optimize_search.py`` holds the two to 1e-9), without its
+        per-fit overhead: scikit-learn factorizes every grid point twice and clones its
+        kernels, which made the GP fit a fifth of a PMO run's wall time.
+        """
+        from scipy.linalg import cho_solve, cholesky
+        from scipy.spatial.distance import pdist, squareform
         from threadpoolctl import threadpool_limits
 
         z = np.atleast_2d(np.asarray(z, dtype=float))
@@ -70,31 +92,56 @@ class LatentSurrogate:
         rows = self.training_rows(y, self.max_points)
         self._scale = np.broadcast_to(np.asarray(scale, dtype=float), (z.shape[1],)).copy()
         x = z[rows] / self._scale
+        values = y[rows]
+        y_mean = float(np.mean(values))
+        spread = float(np.std(values))
+        y_std = spread if spread >= 10 * np.finfo(float).eps else 1.0
+        standardized = (values - y_mean) / y_std
         median = float(np.median(pdist(x))) or 1.0
-        best: tuple[float, Any] | None = None
+        n = len(x)
+        best: tuple[float, _Posterior] | None = None
         with threadpool_limits(limits=1, user_api="blas"):
             for factor in self.LENGTH_FACTORS:
+                length = factor * median
+                correlation = squareform(np.exp(-0.5 * pdist(x / length, metric="sqeuclidean")))
+                np.fill_diagonal(correlation, 1.0)
                 for noise in self.NOISE_LEVELS:
-                    kernel = RBF(factor * median, "fixed") + WhiteKernel(noise, "fixed")
-                    gp = GaussianProcessRegressor(kernel, optimizer=None, normalize_y=True)
-                    gp.fit(x, y[rows])
-                    evidence = float(gp.log_marginal_likelihood_value_)
+                    kernel = correlation + noise * np.eye(n)
+                    kernel[np.diag_indices_from(kernel)] += self.JITTER
+                    lower = cholesky(kernel, lower=True, check_finite=False)
+                    weights = cho_solve((lower, True), standardized, check_finite=False)
+                    evidence = float(
+                        -0.5 * standardized @ weights
+                        - np.log(np.diag(lower)).sum()
+                        - n / 2 * np.log(2 * np.pi)
+                    )
                     if best is None or evidence > best[0]:
-                        best = (evidence, gp)
+                        posterior = _Posterior(
+                            length, noise, x / length, lower, weights, y_mean, y_std
+                        )
+                        best = (evidence, posterior)
         assert best is not None
-        self._gp = best[1]
+        self._posterior = best[1]
         return self
 
     def predict(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at latent vectors ``z`` (m, d)."""
-        if self._gp is None or self._scale is None:
+        post = self._posterior
+        if post is None or self._scale is None:
             raise RuntimeError("fit the surrogate first")
+        from scipy.linalg import solve_triangular
+        from scipy.spatial.distance import cdist
         from threadpoolctl import threadpool_limits
 
         x = np.atleast_2d(np.asarray(z, dtype=float)) / self._scale
         with threadpool_limits(limits=1, user_api="blas"):
-            mean, std = self._gp.predict(x, return_std=True)  # type: ignore[attr-defined]
-        return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+            cross = np.exp(-0.5 * cdist(x / post.length, post.train, metric="sqeuclidean"))
+            mean = post.y_std * (cross @ post.weights) + post.y_mean
+            solved = solve_triangular(post.lower, cross.T, lower=True, check_finite=False)
+            variance = np.full(len(x), 1.0 + post.noise)
+            variance -= np.einsum("ij,ji->i", solved.T, solved)
+        variance = np.maximum(variance, 0.0) * post.y_std**2
+        return np.asarray(mean, dtype=float), np.sqrt(variance)
 
 
 def best_of(acquisition: np.ndarray, n_slots: int) -> np.ndarray:
