@@ -126,6 +126,10 @@ class TrainConfig(StrictModel):
     max_steps: int | None = Field(None, ge=1)
     #: stop after this many hours of training wall time (None = no limit)
     max_hours: float | None = Field(None, gt=0.0)
+    #: stop after this many minutes of this process's CPU time in training steps (evaluation
+    #: excluded; None = no limit): equal-compute comparisons on a shared machine, where wall
+    #: time depends on the other jobs (``scripts/decoder_compare.py``)
+    max_cpu_minutes: float | None = Field(None, gt=0.0)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()

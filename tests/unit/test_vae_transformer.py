@@ -84,6 +84,7 @@ def test_transformer_trains_with_bf16_and_the_loss_drops(trained: TrainResult) -
     assert np.mean(recon[-5:]) < 0.8 * np.mean(recon[:5])
     meta = json.loads((trained.final_bundle / "model.json").read_text())  # type: ignore[operator]
     assert meta["architecture"]["config"]["decoder"] == "transformer"
+    assert meta["architecture"]["name"] == "selfies-gru-transformer-vae"
     assert meta["training"]["config"]["bf16"] is True
 
 
@@ -223,3 +224,18 @@ def test_transformer_config_checks_heads() -> None:
     with pytest.raises(ValueError, match="multiple of decoder_heads"):
         ModelConfig(decoder="transformer", decoder_hidden=30, decoder_heads=4)
     ModelConfig(decoder="gru", decoder_hidden=30, decoder_heads=4)  # heads unused by the GRU
+
+
+def test_max_cpu_minutes_stops_a_run_with_its_bundle(tmp_path: Path) -> None:
+    """``max_cpu_minutes`` ends training once the steps used that much CPU time."""
+    torch.set_num_threads(1)
+    data = tmp_path / "train.csv"
+    pd.read_csv(MOSES, nrows=200).to_csv(data, index=False)
+    toml = tmp_path / "train.toml"
+    toml.write_text(CONFIG.format(data=data, cache=tmp_path / "cache"))
+    config = load_train_config(toml, {"max_steps": 10_000, "max_cpu_minutes": 0.02})
+    result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
+    state = json.loads((tmp_path / "run" / "metrics.json").read_text())["state"]
+    assert 1 <= result.steps < 10_000
+    assert 1.2 <= state["cpu_s"] < 1.2 + 1.0  # stops at the first step past the budget
+    assert (result.final_bundle / "model.json").is_file()  # type: ignore[operator]
