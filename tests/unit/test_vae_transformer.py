@@ -239,3 +239,29 @@ def test_max_cpu_minutes_stops_a_run_with_its_bundle(tmp_path: Path) -> None:
     assert 1 <= result.steps < 10_000
     assert 1.2 <= state["cpu_s"] < 1.2 + 1.0  # stops at the first step past the budget
     assert (result.final_bundle / "model.json").is_file()  # type: ignore[operator]
+
+
+def test_weighted_retraining_fine_tunes_a_transformer(trained: TrainResult) -> None:
+    """The optimizer's fine-tuning (``retrain.fine_tune``) runs on the Transformer decoder."""
+    from molspace.optimization.retrain import fine_tune
+
+    bundle = load_bundle(trained.best_bundle)
+    before = {k: v.clone() for k, v in bundle.model.state_dict().items()}
+    smiles = pd.read_csv(MOSES, nrows=12)["SMILES"].tolist()
+    stats = fine_tune(
+        bundle.model,
+        bundle.vocabulary,
+        smiles,
+        np.linspace(0.0, 1.0, len(smiles)),
+        steps=3,
+        batch_size=8,
+        learning_rate=1e-3,
+        k=1e-2,
+        beta=0.1,
+        free_bits=0.05,
+        seed=0,
+    )
+    assert stats.steps == 3 and np.isfinite(stats.loss)
+    assert not torch.equal(
+        before["transformer.output.weight"], bundle.model.transformer.output.weight
+    )
