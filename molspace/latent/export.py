@@ -163,6 +163,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _decoder_text(model_cfg: dict[str, Any]) -> str:
+    """The model card's words for the decoder (bundles without ``decoder`` are GRUs)."""
+    if model_cfg.get("decoder") == "transformer":
+        return (
+            f"Transformer decoder {model_cfg['decoder_layers']}x{model_cfg['decoder_hidden']} "
+            f"({model_cfg['decoder_heads']} heads, FF {model_cfg['decoder_ff']}, pre-norm, "
+            "causal) conditioned on z (added to every input)"
+        )
+    return (
+        f"GRU decoder {model_cfg['decoder_layers']}x{model_cfg['decoder_hidden']} "
+        "conditioned on z (initial state + every input)"
+    )
+
+
 def write_model_card(
     bundle_dir: str | Path, run_dir: str | Path, evaluation: dict[str, Any]
 ) -> Path:
@@ -200,8 +214,7 @@ def write_model_card(
         f"- Architecture: {arch['name']}: embedding {model_cfg['embedding_dim']}, "
         f"{'bidirectional ' if model_cfg['encoder_bidirectional'] else ''}GRU encoder "
         f"{model_cfg['encoder_layers']}x{model_cfg['encoder_hidden']}, Gaussian latent "
-        f"{model_cfg['latent_dim']}, GRU decoder {model_cfg['decoder_layers']}x"
-        f"{model_cfg['decoder_hidden']} conditioned on z (initial state + every input)",
+        f"{model_cfg['latent_dim']}, {_decoder_text(model_cfg)}",
         f"- Parameters: {arch['num_parameters']:,}; weights file "
         f"{meta['weights']['bytes']:,} bytes "
         f"(sha256 `{meta['weights']['sha256'][:16]}...`)",

@@ -76,7 +76,10 @@ def bundle_metadata(
         "molspace_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "architecture": {
-            "name": "selfies-gru-vae",
+            # GRU encoder; the decoder as configured (bundles before the option: GRU)
+            "name": "selfies-gru-vae"
+            if model.config.decoder == "gru"
+            else "selfies-gru-transformer-vae",
             "config": model.config.model_dump(mode="json"),
             "vocab_size": int(model.vocab_size),
             "max_length": int(model.max_length),

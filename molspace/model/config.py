@@ -29,19 +29,38 @@ PROPERTY_CHOICES = ("qed", "sa", "clogp", "mw", "tpsa")
 
 
 class ModelConfig(StrictModel):
-    """Sizes of the SELFIES VAE (vocabulary size and max length come from the data)."""
+    """Sizes of the SELFIES VAE (vocabulary size and max length come from the data).
+
+    ``decoder`` picks the decoder: the GRU (every bundle written before the option
+    existed has no ``decoder`` key and loads as one) or a pre-norm causal Transformer,
+    parallel over positions in training, whose width is ``decoder_hidden`` (d_model),
+    depth ``decoder_layers``, with ``decoder_heads`` heads and a ``decoder_ff`` wide
+    feed-forward layer (both used by the Transformer only).
+    """
 
     embedding_dim: int = Field(64, ge=4, le=1024)
     encoder_hidden: int = Field(256, ge=8, le=4096)
     encoder_layers: int = Field(1, ge=1, le=6)
     encoder_bidirectional: bool = True
     latent_dim: int = Field(64, ge=2, le=1024)
+    decoder: Literal["gru", "transformer"] = "gru"
     decoder_hidden: int = Field(512, ge=8, le=4096)
     decoder_layers: int = Field(1, ge=1, le=6)
+    decoder_heads: int = Field(4, ge=1, le=64)
+    decoder_ff: int = Field(1024, ge=8, le=16384)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     #: properties predicted from z (standardized), trained jointly so latent directions follow them
     properties: tuple[Literal["qed", "sa", "clogp", "mw", "tpsa"], ...] = ()
     property_hidden: int = Field(64, ge=4, le=1024)
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> ModelConfig:
+        if self.decoder == "transformer" and self.decoder_hidden % self.decoder_heads:
+            raise ValueError(
+                f"decoder_hidden ({self.decoder_hidden}) must be a multiple of "
+                f"decoder_heads ({self.decoder_heads})"
+            )
+        return self
 
 
 class DataConfig(StrictModel):
@@ -107,6 +126,10 @@ class TrainConfig(StrictModel):
     max_steps: int | None = Field(None, ge=1)
     #: stop after this many hours of training wall time (None = no limit)
     max_hours: float | None = Field(None, gt=0.0)
+    #: stop after this many minutes of this process's CPU time in training steps (evaluation
+    #: excluded; None = no limit): equal-compute comparisons on a shared machine, where wall
+    #: time depends on the other jobs (``scripts/decoder_compare.py``)
+    max_cpu_minutes: float | None = Field(None, gt=0.0)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()

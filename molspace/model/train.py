@@ -60,6 +60,7 @@ RESUMABLE_OVERRIDES = (
     "epochs",
     "max_steps",
     "max_hours",
+    "max_cpu_minutes",
     "patience",
     "checkpoint_minutes",
     "log_every_steps",
@@ -232,6 +233,7 @@ def train_process(
         "epoch": 0,
         "batch_in_epoch": 0,
         "elapsed_s": 0.0,
+        "cpu_s": 0.0,
         "best_val_loss": None,
         "best_step": None,
         "bad_evals": 0,
@@ -357,6 +359,7 @@ def train_process(
     window_start = time.monotonic()
     window_mols = 0
     max_seconds = config.max_hours * 3600 if config.max_hours else None
+    max_cpu_s = config.max_cpu_minutes * 60 if config.max_cpu_minutes else None
     show = sync.is_main and (sys.stderr.isatty() if progress is None else progress)
     bar = TrainProgress(show, total_steps, state["step"])
     with handle_stop_signals(), bar:
@@ -373,6 +376,7 @@ def train_process(
             )
             for index in batches[state["batch_in_epoch"] :]:
                 t0 = time.monotonic()
+                c0 = time.process_time()
                 lr = _lr(config, state["step"], total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -396,6 +400,7 @@ def train_process(
                 state["batch_in_epoch"] += 1
                 state["molecules_seen"] += len(index)
                 state["elapsed_s"] += time.monotonic() - t0
+                state["cpu_s"] += time.process_time() - c0
                 window_mols += len(index)
                 bar.advance(float(loss.detach()))
                 if state["step"] % config.log_every_steps == 0 and step_log is not None:
@@ -432,7 +437,9 @@ def train_process(
                         log(f"early stop: no improvement in {config.patience} evaluations")
                         break
                 stop, out_of_time = sync.agree(
-                    stop_requested(), bool(max_seconds and state["elapsed_s"] >= max_seconds)
+                    stop_requested(),
+                    bool(max_seconds and state["elapsed_s"] >= max_seconds)
+                    or bool(max_cpu_s and state["cpu_s"] >= max_cpu_s),
                 )
                 if stop:
                     checkpoint()

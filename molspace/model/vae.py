@@ -1,13 +1,17 @@
-"""The SELFIES VAE: bidirectional GRU encoder -> Gaussian posterior -> GRU decoder conditioned on z.
+"""The SELFIES VAE: bidirectional GRU encoder -> Gaussian posterior -> decoder conditioned on z.
 
-The decoder gets z twice: as its initial hidden state (through a linear map) and
+The GRU decoder gets z twice: as its initial hidden state (through a linear map) and
 concatenated to every input embedding, so it cannot learn to ignore the latent
 (one of the remedies for posterior collapse, with KL annealing and free bits).
+The Transformer decoder (``config.decoder = "transformer"``,
+``molspace.model.transformer_decoder``) gets a projection of z added to every input.
 Generation masks the padding/start tokens and allows only atom symbols first, so
 every generated SELFIES string decodes to a non-empty molecule.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from molspace.model.config import ModelConfig
+from molspace.model.transformer_decoder import TransformerDecoder, keep_rows
 from molspace.model.vocabulary import BOS, EOS, PAD
 
 __all__ = ["SelfiesVAE", "VAEOutput", "kl_per_dim", "kl_per_row"]
@@ -53,15 +58,29 @@ class SelfiesVAE(nn.Module):
         enc_out = c.encoder_hidden * (2 if c.encoder_bidirectional else 1)
         self.to_mu = nn.Linear(enc_out, c.latent_dim)
         self.to_logvar = nn.Linear(enc_out, c.latent_dim)
-        self.z_to_hidden = nn.Linear(c.latent_dim, c.decoder_hidden * c.decoder_layers)
-        self.decoder_rnn = nn.GRU(
-            c.embedding_dim + c.latent_dim,
-            c.decoder_hidden,
-            num_layers=c.decoder_layers,
-            batch_first=True,
-            dropout=c.dropout if c.decoder_layers > 1 else 0.0,
-        )
-        self.output = nn.Linear(c.decoder_hidden, vocab_size)
+        self.transformer: TransformerDecoder | None = None
+        if c.decoder == "transformer":
+            self.transformer = TransformerDecoder(
+                embedding_dim=c.embedding_dim,
+                latent_dim=c.latent_dim,
+                d_model=c.decoder_hidden,
+                layers=c.decoder_layers,
+                heads=c.decoder_heads,
+                ff=c.decoder_ff,
+                dropout=c.dropout,
+                vocab_size=vocab_size,
+                positions=max_length + 1,
+            )
+        else:  # the GRU: names and order of these tensors are those of every existing bundle
+            self.z_to_hidden = nn.Linear(c.latent_dim, c.decoder_hidden * c.decoder_layers)
+            self.decoder_rnn = nn.GRU(
+                c.embedding_dim + c.latent_dim,
+                c.decoder_hidden,
+                num_layers=c.decoder_layers,
+                batch_first=True,
+                dropout=c.dropout if c.decoder_layers > 1 else 0.0,
+            )
+            self.output = nn.Linear(c.decoder_hidden, vocab_size)
         if c.properties:
             self.property_head: nn.Module | None = nn.Sequential(
                 nn.Linear(c.latent_dim, c.property_hidden),
@@ -156,6 +175,8 @@ class SelfiesVAE(nn.Module):
     def decode_logits(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B,T,V) for decoder inputs ``<start> s_1 ... s_{T-1}``."""
         emb = self.embedding(inputs)
+        if self.transformer is not None:
+            return self.transformer(emb, z)[0]
         zz = z.unsqueeze(1).expand(-1, inputs.shape[1], -1)
         out, _ = self.decoder_rnn(torch.cat([emb, zz], dim=-1), self.initial_hidden(z))
         return self.output(out)
@@ -213,7 +234,7 @@ class SelfiesVAE(nn.Module):
         batch = z.shape[0]
         device = z.device
         out = torch.full((batch, self.max_length + 1), PAD, dtype=torch.long, device=device)
-        h = self.initial_hidden(z)
+        state = self._decode_start(z)
         active = torch.arange(batch, device=device)
         z_act = z
         token = torch.full((batch,), BOS, dtype=torch.long, device=device)
@@ -222,9 +243,7 @@ class SelfiesVAE(nn.Module):
         forbid[BOS] = True
         first_forbid = ~start_mask.to(device)
         for step in range(self.max_length + 1):
-            x = torch.cat([self.embedding(token), z_act], dim=-1).unsqueeze(1)
-            o, h = self.decoder_rnn(x, h)
-            logits = self.output(o[:, 0]).float()
+            logits, state = self._decode_step(token, z_act, state, step)
             mask = first_forbid if step == 0 else forbid
             logits = logits.masked_fill(mask, float("-inf"))
             if step == self.max_length:
@@ -242,8 +261,29 @@ class SelfiesVAE(nn.Module):
                 active = active[running]
                 token = token[running]
                 z_act = z_act[running]
-                h = h[:, running].contiguous()
+                state = self._keep_rows(state, running)
         return out
+
+    # one generation step of either decoder: its state is the GRU's hidden state or the
+    # Transformer's key/value cache, so ``generate`` shares masks, sampling and early stop
+    def _decode_start(self, z: torch.Tensor) -> Any:
+        return None if self.transformer is not None else self.initial_hidden(z)
+
+    def _decode_step(
+        self, token: torch.Tensor, z: torch.Tensor, state: Any, step: int
+    ) -> tuple[torch.Tensor, Any]:
+        """Logits (B,V) in float32 of the next symbol after ``token`` (B,), and the new state."""
+        emb = self.embedding(token).unsqueeze(1)
+        if self.transformer is not None:
+            logits, cache = self.transformer(emb, z, start=step, cache=state)
+            return logits[:, 0].float(), cache
+        o, h = self.decoder_rnn(torch.cat([emb, z.unsqueeze(1)], dim=-1), state)
+        return self.output(o[:, 0]).float(), h
+
+    def _keep_rows(self, state: Any, rows: torch.Tensor) -> Any:
+        if self.transformer is not None:
+            return keep_rows(state, rows)
+        return state[:, rows].contiguous()
 
     def token_log_probs(
         self, z: torch.Tensor, tokens: torch.Tensor, start_mask: torch.Tensor
