@@ -284,18 +284,26 @@ def record_run(
 
 def merge_results(paths: list[Path]) -> tuple[int, dict]:
     """Runs saved by ``--json`` (e.g. tasks split over several processes) as one result;
-    a (method, task, seed) present twice keeps its last file's row."""
+    a (method, task, seed) present twice keeps its last file's row. Files of different
+    budgets or models (weights sha256) are refused."""
     budgets: set[int] = set()
+    models: dict[str, list[str]] = {}
     merged: dict[str, dict[str, dict[int, dict]]] = {}
     for path in paths:
         data = json.loads(path.read_text())
         budgets.add(int(data["budget"]))
+        sha = data.get("provenance", {}).get("model_sha256")
+        if sha:  # the earliest files recorded no model
+            models.setdefault(str(sha), []).append(path.name)
         for method, tasks in data["results"].items():
             for task, rows in tasks.items():
                 for row in rows:
                     merged.setdefault(method, {}).setdefault(task, {})[row["seed"]] = row
     if len(budgets) != 1:
         raise SystemExit(f"--merge: the files hold different budgets {sorted(budgets)}")
+    if len(models) > 1:  # seeds of one configuration must share the model (a re-export)
+        found = "; ".join(f"{sha[:12]}: {', '.join(names)}" for sha, names in models.items())
+        raise SystemExit(f"--merge: the files were run on different models ({found})")
     results = {
         m: {t: [rows[s] for s in sorted(rows)] for t, rows in tasks.items()}
         for m, tasks in merged.items()

@@ -106,6 +106,18 @@ def test_saved_json_results_merge_into_the_like_for_like_table() -> None:
     assert "11.962±0.092" in text
 
 
+def test_merge_refuses_runs_of_different_models() -> None:
+    """Seeds of one configuration must share the model: the frozen seed-0 run (step
+    25,500) and the older retraining run (step 10,000) do not merge into one sum."""
+    folder = ROOT / "benchmarks" / "results" / "pmo"
+    with pytest.raises(SystemExit, match="different models"):
+        pmo.merge_results([folder / "frozen_seed0.json", folder / "retrain_seed1_partA.json"])
+    budget, results = pmo.merge_results(
+        [folder / "frozen_seed0.json", folder / "frozen_seed0_partB.json"]
+    )
+    assert budget == 10_000 and len(results["molspace"]) == 16
+
+
 def test_tuning_grid_is_the_product_of_its_values() -> None:
     defaults = pmo._parser().parse_args([])
     configs = pmo.tuning_configs(
