@@ -464,23 +464,32 @@ def _save_config(out: Path, sweep: dict[str, Any], entry: dict[str, Any]) -> Non
     _write_tuning_csv(out, sweep["configs"])
 
 
-def sweep_table(paths: list[Path]) -> list[str]:
+def sweep_table(paths: list[Path | str]) -> list[str]:
     """Lines of one table of tuning runs: every ``c<NN>.json`` under the given folders (a
     grid split over processes by seed is merged by folder and configuration) and every
-    ``--json`` file given (its molspace rows, named after the file), tuning tasks only."""
+    ``--json`` file given (its molspace rows, named after the file), tuning tasks only.
+    ``NAME=FILE,FILE...`` is one row named NAME from the ``--json`` files listed (tasks
+    run by separate processes); its options are the first file's search options that
+    differ from the frozen preset's."""
     from statistics import mean
 
     rows: dict[str, tuple[dict, dict[str, dict[int, float]]]] = {}
-    for path in paths:
-        if path.is_file():
-            data = json.loads(path.read_text())
-            found = {
-                t: {r["seed"]: r["auc_top10"] for r in rs}
-                for t, rs in data["results"].get("molspace", {}).items()
-            }
-            rows[path.stem] = ({}, found)
+    for item in paths:
+        name, _, listed = str(item).rpartition("=")
+        files = [Path(f) for f in listed.split(",")]
+        path = files[0]
+        if name or path.is_file():
+            found: dict[str, dict[int, float]] = {}
+            options: dict[str, Any] = {}
+            for file in files:
+                data = json.loads(file.read_text())
+                for t, rs in data["results"].get("molspace", {}).items():
+                    found.setdefault(t, {}).update({r["seed"]: r["auc_top10"] for r in rs})
+                if name and not options:
+                    options = _options_off_preset(data.get("args", {}))
+            rows[name or path.stem] = (options, found)
             continue
-        for file in sorted(path.rglob("c[0-9]*.json")):
+        for file in sorted(path.rglob("c[0-9][0-9].json")):
             config = json.loads(file.read_text())["config"]
             _, found = rows.setdefault(f"{path.name}/{config['name']}", (config["overrides"], {}))
             for task, runs in config["results"].items():
@@ -498,6 +507,13 @@ def sweep_table(paths: list[Path]) -> list[str]:
             cells.append(f"{m:.3f} ({', '.join(f'{v:.3f}' for v in values)})")
         lines.append(f"{name:28s} {cells[0]:>20s} {cells[1]:>20s} {total:6.3f}  {overrides}")
     return lines
+
+
+def _options_off_preset(args: dict[str, Any]) -> dict[str, Any]:
+    """The search options of a saved run that differ from the parser's defaults (the
+    frozen preset's values)."""
+    defaults = vars(_parser().parse_args([]))
+    return {k: v for k, v in args.items() if k in PRESET_KEYS and v != defaults.get(k)}
 
 
 def _finished_configs(out: Path) -> list[dict]:
@@ -616,7 +632,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sweep-table",
-        type=Path,
+        type=str,
         nargs="+",
         default=None,
         help="print the AUC means (per seed in brackets) of tuning folders and --json files",

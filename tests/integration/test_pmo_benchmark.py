@@ -118,6 +118,25 @@ def test_merge_refuses_runs_of_different_models() -> None:
     assert budget == 10_000 and len(results["molspace"]) == 16
 
 
+def test_sweep_table_joins_runs_of_one_configuration_from_several_files() -> None:
+    """The course sweep at 10,000 calls: the baseline's two tasks come from two files,
+    c02's from one file per task; the options shown are those off the frozen preset."""
+    folder = ROOT / "benchmarks" / "results" / "pmo"
+    sweep = folder / "tuning" / "course10k"
+    lines = pmo.sweep_table(
+        [
+            f"baseline={sweep / 'baseline_zaleplon.json'},{folder / 'frozen_seed0.json'}",
+            f"c02={sweep / 'c02_zaleplon_mpo.json'},{sweep / 'c02_perindopril_mpo.json'}",
+            sweep,
+        ]
+    )
+    table = {line.split()[0]: line for line in lines[1:]}
+    assert "0.566 (0.566)" in table["baseline"] and "0.528 (0.528)" in table["baseline"]
+    assert table["baseline"].endswith("{}")
+    assert "1.085" in table["c02"] and "{'repeat_threshold': 0.5}" in table["c02"]
+    assert "course10k/c01" in table and "nan" in table["course10k/c01"]  # zaleplon only
+
+
 def test_tuning_grid_is_the_product_of_its_values() -> None:
     defaults = pmo._parser().parse_args([])
     configs = pmo.tuning_configs(
