@@ -86,6 +86,8 @@ TUNING_GRIDS: dict[str, dict[str, list[Any]]] = {
     # issue 20, at 10,000 calls: course changes when local moves keep decoding known
     # molecules (10 of 16 frozen runs hit the trial cap), and a wider parent pool
     "course": {"repeat_threshold": [1.0, 0.5], "local_top": [10, 30]},
+    # diversify when the top 10 stops improving (c00: off, the preset; c01, c02 on)
+    "stall": {"stall_calls": [0, 500, 1000]},
 }
 CALLS_DIR = ROOT / "benchmarks" / "results" / "pmo" / "calls"
 TUNING_DIR = ROOT / "benchmarks" / "results" / "pmo" / "tuning"
@@ -153,6 +155,7 @@ def optimize_config(task: str, seed: int, budget: int, args: argparse.Namespace)
         local_screen=args.local_screen,
         local_adapt=args.local_adapt,
         repeat_threshold=args.repeat_threshold,
+        stall_calls=args.stall_calls,
         space={
             "kind": args.space,
             "n_components": args.components,
@@ -589,6 +592,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="change course when more than this share of two batches repeats (1: never)",
     )
+    parser.add_argument(
+        "--stall-calls",
+        type=int,
+        help="diversify after this many calls without a top-10 gain (0: never)",
+    )
     parser.add_argument("--temperature", type=float, help="decoding (0: greedy)")
     parser.add_argument(
         "--retrain-every", type=int, help="weighted retraining every N calls (0: off)"
@@ -662,6 +670,7 @@ PRESET_KEYS = {
     "local_screen": ("local_screen",),
     "local_adapt": ("local_adapt",),
     "repeat_threshold": ("repeat_threshold",),
+    "stall_calls": ("stall_calls",),
     "temperature": ("temperature",),
     "retrain_every": ("retrain", "every"),
     "retrain_steps": ("retrain", "steps"),

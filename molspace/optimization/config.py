@@ -92,6 +92,12 @@ class OptimizeConfig(StrictModel):
         description="change course (larger steps, restarts) when more than this share of "
         "the last two batches decoded known molecules; 1 = never",
     )
+    stall_calls: int = Field(
+        0,
+        ge=0,
+        description="diversify (wider parents, larger steps, then restarts) after this many "
+        "scored molecules without a gain in the mean of the top 10; 0 = never",
+    )
     local_screen: int = Field(
         1,
         ge=1,

@@ -21,6 +21,13 @@ level  what a batch gets besides the sampler's own proposals
 ====== ============================================================================
 
 When repeats fall below half the threshold it steps back down one level.
+
+A search can also stall without repeating itself: every child of the top molecules decodes
+to a new molecule, and none scores above them. With ``stall_calls`` set, each run of that
+many scored molecules without a gain in the mean of the top ``STALL_TOP`` raises a second
+level, ``stall_level``, and a gain resets it; a batch follows the higher of the two levels.
+A stall draws the other parents from the next best molecules (the top ``local_top *
+2**(level + 1)``) rather than from every scored one.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ __all__ = ["Course", "Plan"]
 
 #: Restart share of a batch at levels 0, 1, 2 and above.
 _RESTARTS = (0.0, 0.0, 0.25, 0.5)
+#: How many of the best molecules a stall is judged on (PMO's AUC is over the top 10).
+STALL_TOP = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Plan:
     n_restart: int  # random restarts
     wide: bool  # parents beyond the top ones
     level: int
+    pool: int = 0  # wide parents from the best ``pool`` scored molecules (0: from all of them)
 
 
 @dataclass
@@ -55,7 +65,11 @@ class Course:
     max_level: int = 8
     max_sigma: float = 1.0
     level: int = 0
-    changes: int = 0  # times the level went up
+    changes: int = 0  # times the level (or the stall level) went up
+    stall_calls: int = 0  # scored molecules without a top gain that raise stall_level; 0: off
+    stall_level: int = 0
+    best_top: float = float("-inf")  # the best mean of the top STALL_TOP so far
+    gain_at: int = 0  # scored molecules at the last gain or stall step
     recent: deque[bool] = field(default_factory=deque)  # since the last change
     shown: deque[bool] = field(default_factory=deque)  # the last ``window`` trials
 
@@ -89,12 +103,34 @@ class Course:
             self.level -= 1
             self.recent.clear()
 
-    def plan(self, batch_size: int, local_fraction: float, sigma: float) -> Plan:
+    def observe_top(self, scored: int, top_mean: float) -> None:
+        """Record the mean of the top ``STALL_TOP`` after a batch (``scored`` molecules so
+        far): a gain resets the stall level, ``stall_calls`` without one raise it."""
+        if top_mean > self.best_top + 1e-12:
+            self.best_top, self.gain_at, self.stall_level = top_mean, scored, 0
+        elif (
+            self.stall_calls
+            and scored - self.gain_at >= self.stall_calls
+            and self.stall_level < self.max_level
+        ):
+            self.stall_level += 1
+            self.changes += 1
+            self.gain_at = scored
+
+    @property
+    def current_level(self) -> int:
+        """The level the next batch follows: repeats' or the stall's, the higher."""
+        return max(self.level, self.stall_level)
+
+    def plan(
+        self, batch_size: int, local_fraction: float, sigma: float, local_top: int = 10
+    ) -> Plan:
         """The enqueued share of the next batch at the current level."""
-        level = self.level
+        level = self.current_level
         if level == 0:
             return Plan(round(batch_size * local_fraction), sigma, 0, False, 0)
         n_restart = round(batch_size * _RESTARTS[min(level, len(_RESTARTS) - 1)])
         n_local = min(batch_size - n_restart, round(batch_size * max(local_fraction, 0.5)))
         step = max(sigma, min(sigma * 2.0**level, self.max_sigma))
-        return Plan(n_local, step, n_restart, True, level)
+        pool = local_top * 2 ** (level + 1) if self.stall_level > self.level else 0
+        return Plan(n_local, step, n_restart, True, level, pool)

@@ -15,6 +15,7 @@ past ``max_trials`` it stops and says why (``stop_reason``).
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ import numpy as np
 
 from molspace.optimization.cache import OracleCache
 from molspace.optimization.config import OptimizeConfig
-from molspace.optimization.course import Course, Plan
+from molspace.optimization.course import STALL_TOP, Course, Plan
 from molspace.optimization.decoding import DecodedRow, new_molecules, prepare_rows, trial_latents
 from molspace.optimization.ledger import OracleLedger
 from molspace.optimization.progress import Snapshot
@@ -97,7 +98,11 @@ class SearchLoop:
 
     def __post_init__(self) -> None:
         window = max(2 * self.config.batch_size, 16)
-        self.course = Course(window=window, threshold=self.config.repeat_threshold)
+        self.course = Course(
+            window=window,
+            threshold=self.config.repeat_threshold,
+            stall_calls=self.config.stall_calls,
+        )
 
     def run(self, max_trials: int) -> bool:
         """Batches until the budget is scored, ``max_trials`` is reached or a stop is
@@ -150,6 +155,8 @@ class SearchLoop:
             raise
         self.progress.n_repeats += sum(repeats)
         self.course.observe(repeats)
+        if self.config.stall_calls:
+            self.course.observe_top(self.progress.scored, self.top_mean())
         if self.on_batch is not None:
             self.on_batch(self.snapshot())
 
@@ -164,8 +171,19 @@ class SearchLoop:
             best=max((e.values[0] for e in feasible), default=None),
             repeat_fraction=self.course.repeat_fraction,
             distinct=len(self.progress.decoded),
-            level=self.course.level,
+            level=self.course.current_level,
         )
+
+    def top_mean(self) -> float:
+        """Mean value of the best ``STALL_TOP`` feasible molecules scored so far."""
+        active = self.constraints.active
+        values = [
+            e.values[0]
+            for e in self.cache.entries()
+            if e.values and (not active or self.violation.get(e.smiles) == 0.0)
+        ]
+        top = heapq.nlargest(STALL_TOP, values)
+        return float(np.mean(top)) if top else float("-inf")
 
     # --- the stages, in the order a batch runs them ---------------------------------
 
@@ -187,7 +205,7 @@ class SearchLoop:
         molecules, once enough molecules are scored for the sampler to have started or
         as soon as the search repeats itself; and random restarts when it keeps doing so."""
         cfg = self.config
-        plan = self.course.plan(cfg.batch_size, cfg.local_fraction, cfg.local_sigma)
+        plan = self.course.plan(cfg.batch_size, cfg.local_fraction, cfg.local_sigma, cfg.local_top)
         if plan.n_restart:
             self.enqueue_restarts(plan)
         # the sampler's random start-up phase, at most a quarter of the budget; one batch
@@ -204,7 +222,7 @@ class SearchLoop:
         top = pool[: cfg.local_top]
         if plan.wide and len(pool) > cfg.local_top:  # the best half, and others at random
             half = math.ceil(cfg.local_top / 2)
-            others = pool[half:]
+            others = pool[half : plan.pool or None]
             pick = self.rng.choice(len(others), size=cfg.local_top - half, replace=False)
             top = pool[:half] + [others[int(i)] for i in sorted(pick)]
         propose_local(

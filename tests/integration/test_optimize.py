@@ -771,3 +771,39 @@ def test_a_search_stuck_for_good_stops_at_its_trial_cap_and_says_why(tmp_path: P
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["stop_reason"] == "trial_cap" and summary["n_trials"] == 24
     assert summary["n_repeats"] == 23 and summary["message"] == lines[-1]
+
+
+class CappedQED(OracleScorer):
+    """QED capped at 0.3: once ten molecules reach the cap, the top 10 never improves."""
+
+    def __init__(self) -> None:
+        super().__init__(get_oracle("qed"))
+
+    def score(self, smiles):
+        return [((min(v[0], 0.3),), d) for v, d in super().score(smiles)]
+
+
+def test_a_stalled_top_diversifies_the_search(tmp_path: Path, latent) -> None:
+    """With ``stall_calls`` the search widens its steps and then restarts after that many
+    scored molecules without a gain in the top 10, and still scores its whole budget."""
+    levels: list[int] = []
+    config = _config(
+        tmp_path,
+        budget=48,
+        stall_calls=8,
+        local_fraction=0.5,
+        seeds=["CC(C)Cc1ccc(C(C)C(=O)O)cc1"],
+    )
+    result = run_optimization(
+        config,
+        out_dir=tmp_path,
+        latent=latent,
+        scorer=CappedQED(),
+        on_batch=lambda snap: levels.append(snap.level),
+    )
+    assert result.n_calls == 48 and result.exhausted
+    assert max(levels) >= 2 and levels[0] == 0
+    assert any(t.user_attrs.get("restart") == "space" for t in result.study.trials)
+    records = scored_records(result.study)
+    assert len({r["smiles"] for r in records}) == 48
+    assert max(r["values"][0] for r in records) <= 0.3

@@ -107,3 +107,42 @@ def test_a_threshold_of_one_never_changes_course() -> None:
     assert course.level == 0 and course.repeat_fraction == 1.0
     with pytest.raises(ValueError):
         Course(window=4, threshold=0.0)
+
+
+def test_a_stalled_top_raises_the_stall_level_and_a_gain_resets_it() -> None:
+    course = Course(window=4, stall_calls=100)
+    course.observe_top(50, 0.40)  # the first reading is a gain
+    assert (course.stall_level, course.best_top, course.gain_at) == (0, 0.40, 50)
+    course.observe_top(149, 0.40)  # 99 molecules without a gain: not yet
+    assert course.stall_level == 0 and course.plan(32, 0.25, 0.3).level == 0
+    course.observe_top(150, 0.40)
+    assert course.stall_level == 1 and course.changes == 1 and course.current_level == 1
+    plan = course.plan(32, 0.25, 0.3, local_top=10)
+    assert plan.level == 1 and plan.wide and plan.pool == 40  # parents from the best 40
+    assert plan.sigma == pytest.approx(0.6)
+    course.observe_top(249, 0.39)  # a lower top mean is no gain; counted from the last step
+    assert course.stall_level == 1
+    course.observe_top(250, 0.39)
+    assert course.stall_level == 2 and course.plan(32, 0.25, 0.3, local_top=10).pool == 80
+    course.observe_top(260, 0.41)  # a gain: back to the sampler's own course
+    assert (course.stall_level, course.current_level, course.gain_at) == (0, 0, 260)
+    assert course.plan(32, 0.25, 0.3).pool == 0 and course.changes == 2
+
+
+def test_repeats_outrank_a_stall_and_keep_all_parents() -> None:
+    course = Course(window=4, stall_calls=10)
+    course.observe_top(10, 0.5)
+    course.observe_top(20, 0.5)
+    assert course.stall_level == 1
+    for _ in range(2):
+        course.observe([True] * 4)
+    assert course.level == 2 and course.current_level == 2
+    assert course.plan(32, 0.25, 0.3, local_top=10).pool == 0  # repeat-driven: every parent
+
+
+def test_stall_calls_of_zero_never_diversify() -> None:
+    course = Course(window=4)
+    course.observe_top(10, 0.5)
+    for scored in range(100, 10_000, 100):
+        course.observe_top(scored, 0.5)
+    assert course.stall_level == 0 and course.changes == 0
