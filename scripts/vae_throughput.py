@@ -17,7 +17,10 @@ batches and starting weights; one process unless the recipe says otherwise):
 - ``ddp-2p``: the current recipe in 2 data-parallel processes x 1 thread (``processes = 2``:
   torch.distributed, gloo), each on half of every batch, gradients summed; the training's own
   step (``molspace.model.distributed.GroupSync``). The ranks are spawned per timed block (the
-  start-up is not timed); CPU-seconds are both ranks' together.
+  start-up is not timed); CPU-seconds are both ranks' together;
+- ``ddp-2p-b512``: the same with two consecutive batches per optimizer step (batch 512, each
+  rank on 256: the one-process step's size), the same molecules in half the steps, the
+  config's learning rate unchanged (nothing tuned).
 
 Every recipe runs the training's step (``LocalSync``/``GroupSync.backward``).
 
@@ -63,6 +66,7 @@ class Recipe:
     threads: int
     bf16: bool = True
     processes: int = 1
+    merge: int = 1  # consecutive batches per optimizer step (2: batch 512 from the config's 256)
 
 
 RECIPES = (
@@ -71,6 +75,7 @@ RECIPES = (
     Recipe("unpacked-2t", packed=False, threads=2),
     Recipe("unpacked-fp32", packed=False, threads=1, bf16=False),
     Recipe("ddp-2p", packed=False, threads=1, processes=2),
+    Recipe("ddp-2p-b512", packed=False, threads=1, processes=2, merge=2),
 )
 
 
@@ -221,6 +226,10 @@ def run_recipe(
 ) -> tuple[float, float, float | None]:
     """Molecules per wall-clock and per CPU-second of ``recipe`` over ``batches`` (after
     ``warmup``), and the validation loss after them when ``val_rows`` are given."""
+    if recipe.merge > 1:  # the same molecules in fewer, larger steps
+        m = recipe.merge
+        batches = [np.concatenate(batches[i : i + m]) for i in range(0, len(batches), m)]
+        warmup = -(-warmup // m)
     if recipe.processes > 1:
         from molspace.model.distributed import launch
 
