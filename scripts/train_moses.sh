@@ -27,7 +27,15 @@ setsid nohup .venv/bin/python -m molspace.model.train "${ARGS[@]}" >> "$RUN/trai
 echo $! > "$RUN/train.pid"
 # setsid gives the run its own scheduler autogroup, where `nice` no longer yields to the
 # other groups (the run took 85% of a core under nice 19): give the group our niceness.
-if [ -w "/proc/$!/autogroup" ]; then
-  echo "$(nice)" > "/proc/$!/autogroup" 2>/dev/null || true
+# Only once setsid has run: before, the child is still in our autogroup, and the write
+# would renice the caller's whole group instead (seen: the training at group nice 0, the
+# caller's shell and everything it started later at 19).
+PID=$!
+for _ in $(seq 50); do
+  [ "$(ps -o sid= -p "$PID" 2>/dev/null | tr -d ' ')" = "$PID" ] && break
+  sleep 0.1
+done
+if [ "$(ps -o sid= -p "$PID" 2>/dev/null | tr -d ' ')" = "$PID" ] && [ -w "/proc/$PID/autogroup" ]; then
+  echo "$(nice)" > "/proc/$PID/autogroup" 2>/dev/null || true
 fi
 echo "training in background: pid $(cat "$RUN/train.pid"), log $RUN/train.log"
