@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -199,12 +200,19 @@ def _gru_generate_before_the_option(
     return out
 
 
-def test_shipped_gru_bundle_loads_and_decodes_as_before() -> None:
-    """The shipped bundle (no ``decoder`` key) is a GRU and decodes byte-identically."""
+def test_shipped_gru_bundle_loads_and_decodes_as_before(tmp_path: Path) -> None:
+    """A bundle written before the decoder option (no ``decoder`` keys: the shipped
+    weights with those keys taken out of ``model.json``) is a GRU and decodes
+    byte-identically."""
     torch.set_num_threads(1)
-    meta = json.loads((DEFAULT_BUNDLE / "model.json").read_text())
-    assert "decoder" not in meta["architecture"]["config"]
-    bundle = load_bundle(None)
+    old_format = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_BUNDLE, old_format)
+    meta = json.loads((old_format / "model.json").read_text())
+    config = meta["architecture"]["config"]
+    for key in ("decoder", "decoder_heads", "decoder_ff"):
+        config.pop(key, None)
+    (old_format / "model.json").write_text(json.dumps(meta, indent=2))
+    bundle = load_bundle(old_format)
     model = bundle.model
     assert model.config.decoder == "gru" and model.transformer is None
     start_mask = torch.from_numpy(bundle.vocabulary.start_mask())
