@@ -230,7 +230,11 @@ def _execute(
                     log(f"{info['executor']}; dashboard: {client.dashboard_link}")
                 shared = client.scatter(bundle, broadcast=True, hash=False)
                 queue = as_completed()
-                limit = 2 * info["workers"] + 2
+                # one chunk in flight per worker thread: a molecule takes seconds, so the
+                # round trip of handing out the next chunk costs nothing, and a worker
+                # never holds a queued chunk that an idle one could have docked (the tail
+                # of a run balances like a pool's imap_unordered)
+                limit = max(info["workers"], _worker_threads(client))
             future = client.submit(
                 dock_partition,
                 chunk.records,
@@ -253,6 +257,12 @@ def _execute(
     if stop_requested():
         raise Interrupted(f"docking stopped after {info['parts_computed']} new part(s)")
     return info
+
+
+def _worker_threads(client: Any) -> int:
+    """Threads of the workers connected now (0 while none has joined)."""
+    workers = client.scheduler_info().get("workers", {})
+    return int(sum(w.get("nthreads", 1) for w in workers.values()))
 
 
 def _collect(future: Any, pending: dict[str, _Chunk], out: Path, info: dict[str, Any]) -> float:
