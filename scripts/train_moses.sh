@@ -31,11 +31,12 @@ echo $! > "$RUN/train.pid"
 # would renice the caller's whole group instead (seen: the training at group nice 0, the
 # caller's shell and everything it started later at 19).
 PID=$!
+leads_session() { [ "$(ps -o sid= -p "$PID" 2>/dev/null | tr -d ' ')" = "$PID" ]; }
 for _ in $(seq 50); do
-  [ "$(ps -o sid= -p "$PID" 2>/dev/null | tr -d ' ')" = "$PID" ] && break
+  leads_session && break
   sleep 0.1
 done
-if [ "$(ps -o sid= -p "$PID" 2>/dev/null | tr -d ' ')" = "$PID" ] && [ -w "/proc/$PID/autogroup" ]; then
+if leads_session && [ -w "/proc/$PID/autogroup" ]; then
   echo "$(nice)" > "/proc/$PID/autogroup" 2>/dev/null || true
 fi
 echo "training in background: pid $(cat "$RUN/train.pid"), log $RUN/train.log"

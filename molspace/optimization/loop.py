@@ -162,7 +162,7 @@ class SearchLoop:
 
     def snapshot(self) -> Snapshot:
         """This worker's reading of the search (the scored count is study-wide)."""
-        feasible = [e for e in self.cache.entries() if self.violation.get(e.smiles, 0.0) == 0]
+        feasible = self.feasible_entries()
         return Snapshot(
             scored=self.progress.scored,
             budget=self.config.budget,
@@ -174,14 +174,13 @@ class SearchLoop:
             level=self.course.current_level,
         )
 
+    def feasible_entries(self) -> list[Any]:
+        """Scored molecules that violate no constraint (all of them without constraints)."""
+        return [e for e in self.cache.entries() if self.violation.get(e.smiles, 0.0) == 0]
+
     def top_mean(self) -> float:
         """Mean value of the best ``STALL_TOP`` feasible molecules scored so far."""
-        active = self.constraints.active
-        values = [
-            e.values[0]
-            for e in self.cache.entries()
-            if e.values and (not active or self.violation.get(e.smiles) == 0.0)
-        ]
+        values = [e.values[0] for e in self.feasible_entries() if e.values]
         top = heapq.nlargest(STALL_TOP, values)
         return float(np.mean(top)) if top else float("-inf")
 
