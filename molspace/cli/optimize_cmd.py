@@ -105,6 +105,8 @@ def optimize_command(
             progress=True,
             progress_every=progress_every,
         )
+    for anchor in summary.get("seed_anchors", []):
+        typer.echo(anchor, err=True)
     line = (
         f"{summary['n_oracle_calls']}/{summary['budget']} molecules scored in "
         f"{summary['n_trials']} trials ({summary['seconds']} s), "

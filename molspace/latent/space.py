@@ -133,14 +133,17 @@ class LatentSpace:
             raise InvalidMoleculeError(f"{smiles}: {reason}")
         return canonical
 
-    def _encode_tokens(self, tokens: np.ndarray, batch_size: int) -> np.ndarray:
+    def _posterior_tokens(
+        self, tokens: np.ndarray, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         from molspace.model.data import lengths_of
 
-        out = np.zeros((len(tokens), self.latent_dim), dtype=np.float32)
+        mean = np.zeros((len(tokens), self.latent_dim), dtype=np.float32)
+        sd = np.ones_like(mean)
         if len(tokens) == 0:
-            return out
+            return mean, sd
         lengths = lengths_of(tokens)
         order = np.argsort(lengths, kind="stable")
         with torch.inference_mode():
@@ -148,12 +151,16 @@ class LatentSpace:
                 index = order[start : start + batch_size]
                 width = int(lengths[index].max())
                 batch = torch.from_numpy(tokens[index, :width].astype(np.int64)).to(self.device)
-                mu, _ = self.model.encode(batch, torch.from_numpy(lengths[index]))
-                out[index] = mu.float().cpu().numpy()
-        return out
+                mu, logvar = self.model.encode(batch, torch.from_numpy(lengths[index]))
+                mean[index] = mu.float().cpu().numpy()
+                sd[index] = (0.5 * logvar.float()).exp().cpu().numpy()
+        return mean, sd
 
-    def encode(self, smiles: Sequence[str], batch_size: int = 512) -> np.ndarray:
-        """Posterior means (n, d) of molecules a user names; raises on the first unusable one."""
+    def _encode_tokens(self, tokens: np.ndarray, batch_size: int) -> np.ndarray:
+        return self._posterior_tokens(tokens, batch_size)[0]
+
+    def _user_tokens(self, smiles: Sequence[str]) -> np.ndarray:
+        """Tokens of molecules a user names; raises on the first unusable one."""
         if isinstance(smiles, str):
             smiles = [smiles]
         tokens, _, reasons = self.vocabulary.encode_smiles(list(smiles))
@@ -162,7 +169,18 @@ class LatentSpace:
                 if reason_category(reason) in PARSE_REASONS:  # not a molecule at all
                     raise InvalidMoleculeError(f"{text}: {reason}")
                 raise VocabularyError(f"{text}: cannot be encoded by this model: {reason}")
-        return self._encode_tokens(tokens, batch_size)
+        return tokens
+
+    def encode(self, smiles: Sequence[str], batch_size: int = 512) -> np.ndarray:
+        """Posterior means (n, d) of molecules a user names; raises on the first unusable one."""
+        return self._encode_tokens(self._user_tokens(smiles), batch_size)
+
+    def encode_posterior(
+        self, smiles: Sequence[str], batch_size: int = 512
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means and standard deviations, each (n, d), of molecules a user names:
+        the region the encoder assigns to each molecule, not only its centre."""
+        return self._posterior_tokens(self._user_tokens(smiles), batch_size)
 
     def encode_table(
         self, table: pd.DataFrame, *, smiles_column: str = "smiles", batch_size: int = 512

@@ -165,6 +165,8 @@ def optimize(
         for r in records:
             seen.setdefault(r["smiles"], r["values"][0])
         summary["auc_top10"] = top_k_auc(list(seen.values()), budget=config.budget)
+    if study.user_attrs.get("seed_anchors"):
+        summary["seed_anchors"] = list(study.user_attrs["seed_anchors"])
     trials = study.get_trials(deepcopy=False)
     summary["prefilter_rejections"] = rejection_counts(t.user_attrs.get("mol", {}) for t in trials)
     if config.retrain.every:

@@ -69,6 +69,13 @@ class OptimizeConfig(StrictModel):
     seeds: list[str] = Field(default_factory=list, description="SMILES enqueued as first trials")
     seed_hits: str | None = Field(None, description="Parquet/CSV of screen hits to seed from")
     top_hits: int = Field(20, ge=0)
+    seed_anchor_draws: int = Field(
+        96,
+        ge=0,
+        le=4096,
+        description="posterior draws decoded per seed; the seed's search starts at the one "
+        "decoding closest to it (its encoding's mean when none is closer; 0 = the mean)",
+    )
     local_fraction: float = Field(
         0.25,
         ge=0.0,

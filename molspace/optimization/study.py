@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from molspace.errors import ConfigError, InputError
+from molspace.optimization.anchors import anchor_seeds
 from molspace.optimization.config import SAMPLERS, OptimizeConfig, SpaceSpec
 from molspace.optimization.ledger import OracleLedger
 from molspace.optimization.space import LatentSearchSpace, ball_space, box_space, pca_space
@@ -219,7 +220,8 @@ def resolve_space(
     from molspace.interrupt import interruptible
 
     with interruptible():  # encoding: nothing stored yet
-        seed_latents = latent.encode(seeds) if seeds else None
+        anchors = anchor_seeds(latent, seeds, config.seed_anchor_draws, config.seed)
+    seed_latents = np.stack([a.z for a in anchors]) if anchors else None
     stored = study.user_attrs.get("space")
     if stored is not None:
         return LatentSearchSpace.from_json(stored), seed_latents
@@ -230,12 +232,13 @@ def resolve_space(
         if settled != space.to_json():  # another process created the study first
             return LatentSearchSpace.from_json(settled), seed_latents
     study.set_user_attr("space", space.to_json())
+    study.set_user_attr("seed_anchors", [a.describe() for a in anchors])
     study.set_user_attr("budget", config.budget)
     study.set_user_attr("sampler", config.sampler)
     if seeds and seed_latents is not None:
         x = space.from_latent(seed_latents)
         for smiles, params, z in zip(seeds, space.params_of(x), seed_latents, strict=True):
-            # the exact encoding is decoded, not its projection into the search space
+            # the anchor itself is decoded, not its projection into the search space
             exact = np.round(z, 5).tolist()
             study.enqueue_trial(params, user_attrs={"seed_smiles": smiles, Z_ATTR: exact})
     return space, seed_latents
