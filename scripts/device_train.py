@@ -64,6 +64,11 @@ OUT_MAX_PARTS = 3  # path components: $OUT/a/b/file
 OUT_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 #: what a device call carries: working tree (tracked + untracked-not-ignored) + carry paths
 CARRY_MAX_BYTES = 64 * MIB
+#: tracked files training does not read, moved aside (into ASIDE_DIR, git-ignored, so it
+#: does not travel) when the tree would not fit: the 26.8 MB of MOSES reference statistics
+#: the benchmarks read. ``restore`` (and ``collect``) put them back.
+SET_ASIDE = ("libraries/moses/stats/test.npz", "libraries/moses/stats/test_scaffolds.npz")
+ASIDE_DIR = ".device-aside"
 #: checkpoint parts: under the 16 MiB per-file limit with room to spare
 PART_BYTES = 15 * MIB
 
@@ -272,6 +277,36 @@ def tree_bytes(repo: Path, exclude: str = DEFAULT_DEVICE_DIR) -> tuple[int, int]
     return size(listed()), size(listed("--others", "--exclude-standard"))
 
 
+def set_aside(repo: Path, paths: Sequence[str] = SET_ASIDE) -> list[str]:
+    """Move ``paths`` (tracked files training does not read) under ``repo/ASIDE_DIR``."""
+    moved = []
+    for rel in paths:
+        source, target = repo / rel, repo / ASIDE_DIR / rel
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            moved.append(rel)
+    return moved
+
+
+def restore_aside(repo: Path) -> list[str]:
+    """Put back what ``set_aside`` moved; a file changed in place since is not overwritten."""
+    aside = repo / ASIDE_DIR
+    restored = []
+    if not aside.is_dir():
+        return restored
+    for held in sorted(p for p in aside.rglob("*") if p.is_file()):
+        rel = held.relative_to(aside).as_posix()
+        target = repo / rel
+        if target.exists():
+            say(f"note: {rel} exists again; the copy set aside stays in {ASIDE_DIR}/")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(held, target)
+        restored.append(rel)
+    return restored
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -402,9 +437,19 @@ def cmd_pack(args: argparse.Namespace) -> int:
         exclude = str(out.resolve().relative_to(REPO))
     except ValueError:  # outside the working tree: it is not copied with it
         exclude = DEFAULT_DEVICE_DIR
-    tracked, untracked = tree_bytes(REPO, exclude=exclude)
+    repo = Path(args.repo)
+    tracked, untracked = tree_bytes(repo, exclude=exclude)
     device = folder_bytes(out)
     total = tracked + untracked + device
+    if total > CARRY_MAX_BYTES and not args.keep_tree:
+        moved = set_aside(repo)
+        if moved:
+            say(
+                f"set aside (training does not read them; `restore` or `collect` puts them "
+                f"back): {', '.join(moved)} -> {ASIDE_DIR}/"
+            )
+            tracked, untracked = tree_bytes(repo, exclude=exclude)
+            total = tracked + untracked + device
     say(
         f"carry size: tracked {tracked / MIB:.2f} MiB + untracked-not-ignored "
         f"{untracked / MIB:.2f} MiB + {out} {device / MIB:.2f} MiB = {total / MIB:.2f} MiB "
@@ -742,7 +787,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- collect (here) ------------------------------------------------------------------------
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    restored = restore_aside(Path(args.repo))
+    say(f"restored {', '.join(restored)}" if restored else "nothing set aside")
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
+    restored = restore_aside(REPO)
+    if restored:
+        say(f"restored what pack set aside: {', '.join(restored)}")
     files = Path(args.files_dir)
     run = Path(args.run)
     archive = files / RUN_ARCHIVE
@@ -808,7 +862,17 @@ def main(argv: list[str] | None = None) -> int:
     pack.add_argument("--set", dest="overrides", action="append", default=[])
     pack.add_argument("--no-wheels", action="store_true", help="skip the wheel download")
     pack.add_argument("--force", action="store_true", help="recompress even if up to date")
+    pack.add_argument(
+        "--keep-tree",
+        action="store_true",
+        help=f"never move {', '.join(SET_ASIDE)} aside when the tree is over the limit",
+    )
+    pack.add_argument("--repo", default=str(REPO), help=argparse.SUPPRESS)
     pack.set_defaults(func=cmd_pack)
+
+    restore = sub.add_parser("restore", help=f"here: put back what pack set aside ({ASIDE_DIR})")
+    restore.add_argument("--repo", default=str(REPO), help=argparse.SUPPRESS)
+    restore.set_defaults(func=cmd_restore)
 
     train = sub.add_parser("train", help="there: install, unpack, train, fill $OUT")
     train.add_argument("--minutes", type=float, required=True, help="optimizer-step time")

@@ -226,3 +226,26 @@ def test_train_on_cpu_end_to_end(dt, tmp_path):
     resumed = resume_config(rebuilt, overrides)
     result = train(resumed, rebuilt, resume=True, progress=False, log=lambda m: None)
     assert result.steps == state["step"] + 2
+
+
+def test_pack_sets_aside_what_training_does_not_read_and_collect_puts_it_back(dt, tmp_path):
+    """Over the carry limit, the MOSES reference statistics leave the tree (into an
+    ignored folder that does not travel) and come back unchanged."""
+    repo = tmp_path / "repo"
+    stats = repo / "libraries" / "moses" / "stats"
+    stats.mkdir(parents=True)
+    payload = os.urandom(3 * MIB)
+    (stats / "test.npz").write_bytes(payload)
+    (repo / "keep.txt").write_text("trained on\n")
+    (repo / ".gitignore").write_text(f"/{dt.ASIDE_DIR}/\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    before = dt.tree_bytes(repo)[0]
+    moved = dt.set_aside(repo)
+    assert moved == ["libraries/moses/stats/test.npz"]
+    assert not (stats / "test.npz").exists()
+    after_tracked, after_untracked = dt.tree_bytes(repo)
+    assert before - after_tracked == len(payload) and after_untracked == 0  # ignored: stays
+    assert dt.restore_aside(repo) == moved
+    assert (stats / "test.npz").read_bytes() == payload
+    assert dt.restore_aside(repo) == []  # nothing left aside
