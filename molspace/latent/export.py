@@ -177,6 +177,42 @@ def _decoder_text(model_cfg: dict[str, Any]) -> str:
     )
 
 
+def _head_text(model_cfg: dict[str, Any], head: dict[str, Any] | None) -> str:
+    names = ", ".join(model_cfg.get("properties") or [])
+    if not names:
+        return "none"
+    if not head:
+        return f"{names} (trained with the model, from the latent mean)"
+    r2 = ", ".join(f"{k} {v:.3f}" for k, v in head.get("validation_r2", {}).items())
+    return (
+        f"{names}, {model_cfg.get('property_hidden')} hidden units, fitted {head.get('fitted')} "
+        f"on {head.get('n_train', 0):,} labelled molecules; validation R^2 {r2} "
+        f"({head.get('n_validation', 0):,} molecules)"
+    )
+
+
+def _reproduce_lines(device: str, head: dict[str, Any] | None) -> list[str]:
+    if device.startswith("cuda"):  # trained on a borrowed GPU (training/GPU.md)
+        lines = [
+            "# training/GPU.md: pack here, train on the GPU machine, collect here",
+            ".venv/bin/python scripts/device_train.py pack",
+            "python3 scripts/device_train.py train --minutes 7   # on the GPU machine",
+            ".venv/bin/python scripts/device_train.py collect FILES_AT --run runs/gpu_vae",
+        ]
+        if head:
+            lines += [
+                "mv runs/gpu_vae/best runs/gpu_vae/best_nohead",
+                ".venv/bin/python scripts/fit_property_head.py runs/gpu_vae/best_nohead "
+                "runs/gpu_vae/best",
+            ]
+        return [*lines, ".venv/bin/python scripts/export_bundle.py runs/gpu_vae   # export"]
+    return [
+        "scripts/train_moses.sh                # start, or resume (from training/moses_vae)",
+        "kill -TERM $(cat runs/moses_vae/train.pid)   # stop: checkpoint saved, exit code 75",
+        "python scripts/export_bundle.py runs/moses_vae                                # export",
+    ]
+
+
 def write_model_card(
     bundle_dir: str | Path, run_dir: str | Path, evaluation: dict[str, Any]
 ) -> Path:
@@ -221,7 +257,7 @@ def write_model_card(
         f"- Vocabulary: {arch['vocab_size']} SELFIES symbols (incl. `[nop]`, `<start>`, `<end>`), "
         f"max length {arch['max_length']} symbols; stereo "
         f"{'kept' if meta['vocabulary'].get('stereo') else 'removed before encoding'}",
-        f"- Property head: {', '.join(model_cfg.get('properties') or []) or 'none'}",
+        f"- Property head: {_head_text(model_cfg, training.get('property_head'))}",
         "",
         "## Data",
         f"- Training set: `{training.get('data', 'n/a')}` (MOSES train split), "
@@ -284,9 +320,7 @@ def write_model_card(
         "",
         "## Reproduce / continue",
         "```",
-        "scripts/train_moses.sh                # start, or resume (from training/moses_vae)",
-        "kill -TERM $(cat runs/moses_vae/train.pid)   # stop: checkpoint saved, exit code 75",
-        "python scripts/export_bundle.py runs/moses_vae                                # export",
+        *_reproduce_lines(str(cfg.get("device", "cpu")), training.get("property_head")),
         "```",
         "",
         f"molspace {meta.get('molspace_version')}; torch {meta.get('versions', {}).get('torch')}; "
