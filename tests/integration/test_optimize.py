@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from molspace.optimization import OptimizeConfig, optimize, run_optimization, scored_records
+from molspace.optimization.anchors import anchor_seeds
 from molspace.optimization.scoring import OracleScorer
 from molspace.oracles import get_oracle
 
@@ -225,9 +226,12 @@ def test_constraints_and_degenerate_filter(tmp_path: Path, latent) -> None:
             assert mol["feasible"] == all(v <= 0 for v in t.constraints.values())
         if mol["status"] == "degenerate":  # never scored, told the penalty
             assert t.values == [0.0] and "components" not in mol
-    # the ball is centred on the lead: its enqueued trial decodes the lead's own latent
-    seed_z = np.asarray(result.study.trials[0].user_attrs["mol"]["z"])
-    assert np.allclose(seed_z, latent.encode([lead])[0], atol=1e-4)
+    # the lead's enqueued trial decodes its anchor: the posterior draw decoding closest to it
+    (anchor,) = anchor_seeds(latent, [lead], config.seed_anchor_draws, config.seed)
+    first = result.study.trials[0].user_attrs["mol"]
+    assert np.allclose(np.asarray(first["z"]), anchor.z, atol=1e-4)
+    assert first["smiles"] == anchor.decoded
+    assert anchor.similarity >= anchor.mean_similarity
 
 
 @pytest.mark.slow
