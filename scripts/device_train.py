@@ -332,6 +332,32 @@ def config_cache_info(config: str, overrides: Sequence[str] = ()) -> dict[str, A
     }
 
 
+def pack_labels(cache_dir: Path, data_sha256: str, dest: Path) -> list[str]:
+    """Copy the cached property targets of this data set (``props-<hash16>-*.npy``, written
+    by a CPU run with a property head; ~2.4 MB for MOSES's 205,000 labelled rows) into
+    ``dest``: the GPU machine has no RDKit to compute them, and reads them from the cache."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    found = sorted(cache_dir.glob(f"props-{data_sha256[:16]}-*.npy"))
+    if found:
+        dest.mkdir(parents=True)
+    for path in found:
+        shutil.copyfile(path, dest / path.name)
+    return [path.name for path in found]
+
+
+def unpack_labels(src: Path, cache_dir: Path) -> list[str]:
+    """Put packed property targets where ``molspace.model.train`` looks for them."""
+    placed = []
+    for path in sorted(src.glob("props-*.npy")) if src.is_dir() else []:
+        target = cache_dir / path.name
+        if not target.is_file():
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        placed.append(path.name)
+    return placed
+
+
 def pinned_versions(packages: Sequence[str] = WHEEL_PACKAGES) -> dict[str, str]:
     """The versions of ``packages`` in the running interpreter (this project's venv)."""
     from importlib import metadata
@@ -406,10 +432,14 @@ def build_device_dir(
             f"tokens.npy {packed['tokens_bytes'] / MIB:.1f} MiB -> "
             f"{packed['xz_bytes'] / MIB:.1f} MiB in {time.monotonic() - started:.0f} s"
         )
+    labels = pack_labels(Path(info["cache_dir"]), info["data_sha256"], out / "labels")
+    if labels:
+        say(f"property targets packed: {', '.join(labels)}")
     manifest: dict[str, Any] = {
         "config": config,
         "overrides": sets,
         "cache": {**info, "packed": packed},
+        "labels": labels,
         "wheels": {},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -766,6 +796,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             started = time.monotonic()
             unpack_cache(device_dir / "cache" / packed["key"], target, packed["packed"])
             say(f"unpacked the token cache into {target} in {time.monotonic() - started:.1f} s")
+        labels = unpack_labels(device_dir / "labels", Path(where["cache_dir"]))
+        if labels:
+            say(f"property targets in {where['cache_dir']}: {', '.join(labels)}")
         rc = run_training(args, env, run, child)
     except Exception as exc:  # whatever failed, still bring back the logs
         say(f"error: {type(exc).__name__}: {exc}")

@@ -157,6 +157,10 @@ class TrainConfig(StrictModel):
     #: validation ones) with property targets; the head's loss skips the rest. The targets
     #: cost RDKit time on every fresh machine (MOSES in full: ~80 CPU-minutes). None = all.
     property_labels: int | None = Field(None, ge=100)
+    #: start a new run from this bundle's weights (same architecture; the optimizer, the
+    #: learning-rate schedule and the KL warm-up start afresh): training continues a model
+    #: whose optimizer state did not travel, e.g. the shipped one on a borrowed GPU
+    init_from: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -141,6 +141,46 @@ def _resolve_config(run_dir: Path, config: TrainConfig, resume: bool) -> TrainCo
     return config
 
 
+def init_from_bundle(model: SelfiesVAE, path: str) -> str:
+    """Load a bundle's weights into a freshly built ``model`` of the same architecture.
+
+    The property head (and its target scaling) may differ: a head the bundle lacks or
+    shapes differently starts fresh. Anything else missing or misshapen is a ConfigError."""
+    from safetensors.torch import load_file
+
+    from molspace.model.bundle import load_bundle
+
+    bundle = load_bundle(path)  # verifies the checksum and the architecture
+    weights = load_file(str(bundle.path / "model.safetensors"))
+    own = model.state_dict()
+    head = ("property_head.", "property_mean", "property_std")
+    wrong = [
+        k
+        for k, v in own.items()
+        if not k.startswith(head)
+        and (k not in weights or tuple(weights[k].shape) != tuple(v.shape))
+    ]
+    if wrong:
+        raise ConfigError(
+            f"init_from {path}: the bundle's architecture differs from the config's "
+            f"({', '.join(wrong[:3])}{', ...' if len(wrong) > 3 else ''})"
+        )
+    scaling = ("property_mean", "property_std")  # the run's own targets set these
+    taken = {
+        k: w
+        for k, w in weights.items()
+        if k in own and k not in scaling and tuple(w.shape) == tuple(own[k].shape)
+    }
+    model.load_state_dict(taken, strict=False)
+    fresh = sorted({k.split(".")[0] for k in own if k not in taken and k not in scaling})
+    steps = bundle.metadata.get("training", {}).get("steps")
+    return (
+        f"initialized from {path} (trained {steps} steps; weights sha256 "
+        f"{bundle.metadata['weights']['sha256'][:12]}...)"
+        + (f"; fresh: {', '.join(fresh)}" if fresh else "")
+    )
+
+
 def saved_config(run_dir: str | Path) -> TrainConfig:
     """The config a checkpointed run was started with."""
     return TrainConfig.model_validate(read_checkpoint_state(run_dir)["config"])
@@ -217,6 +257,8 @@ def train_process(
         props_train = standardized[train_idx]
         props_val = standardized[val_idx][: config.data.max_validation]
 
+    if config.init_from and not resume:
+        log(init_from_bundle(model, config.init_from))
     model.to(device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay

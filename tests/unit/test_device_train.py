@@ -249,3 +249,19 @@ def test_pack_sets_aside_what_training_does_not_read_and_collect_puts_it_back(dt
     assert dt.restore_aside(repo) == moved
     assert (stats / "test.npz").read_bytes() == payload
     assert dt.restore_aside(repo) == []  # nothing left aside
+
+
+def test_property_targets_travel_with_the_cache(dt, tmp_path):
+    """A CPU run's cached RDKit targets of this data set go into .device and back into
+    the cache folder there (the GPU machine cannot compute them); others stay behind."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    targets = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(cache / "props-0123456789abcdef-qed-sa-clogp-4of9s0.npy", targets)
+    np.save(cache / "props-ffffffffffffffff-qed-4of9s0.npy", targets[:, :1])  # other data
+    packed = dt.pack_labels(cache, "0123456789abcdef" + "0" * 48, tmp_path / "device" / "labels")
+    assert packed == ["props-0123456789abcdef-qed-sa-clogp-4of9s0.npy"]
+    there = tmp_path / "there" / "cache"
+    assert dt.unpack_labels(tmp_path / "device" / "labels", there) == packed
+    np.testing.assert_array_equal(np.load(there / packed[0]), targets)
+    assert dt.unpack_labels(tmp_path / "nothing", there) == []
