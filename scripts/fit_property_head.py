@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from molspace.latent.space import LatentSpace
 from molspace.model.bundle import load_bundle, save_bundle
 from molspace.model.config import TrainConfig
 from molspace.model.train_data import load_training_data
@@ -32,22 +33,6 @@ from molspace.model.vae import SelfiesVAE
 from molspace.model.validation import split_indices
 
 PROPERTIES = ("qed", "sa", "clogp")
-
-
-def _encode(model: SelfiesVAE, tokens: np.ndarray, batch: int = 1024) -> np.ndarray:
-    from molspace.model.data import lengths_of
-
-    out = np.zeros((len(tokens), model.config.latent_dim), dtype=np.float32)
-    lengths = lengths_of(tokens)
-    order = np.argsort(lengths, kind="stable")
-    with torch.inference_mode():
-        for start in range(0, len(order), batch):
-            index = order[start : start + batch]
-            width = int(lengths[index].max())
-            x = torch.from_numpy(tokens[index, :width].astype(np.int64))
-            mu, _ = model.encode(x, torch.from_numpy(lengths[index]))
-            out[index] = mu.numpy()
-    return out
 
 
 def _r2(pred: np.ndarray, target: np.ndarray) -> list[float]:
@@ -100,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         with np.load(cached) as saved:
             z_train, z_val = saved["train"], saved["val"]
     else:
-        z_train = _encode(bundle.model, data.tokens[train_idx])
-        z_val = _encode(bundle.model, data.tokens[val_idx])
+        space = LatentSpace(bundle)
+        z_train = space.encode_tokens(data.tokens[train_idx])
+        z_val = space.encode_tokens(data.tokens[val_idx])
         np.savez(cached, train=z_train, val=z_val)
     y_train, y_val = props[train_idx], props[val_idx]
     mean, std = y_train.mean(0), y_train.std(0) + 1e-6

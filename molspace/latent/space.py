@@ -159,6 +159,11 @@ class LatentSpace:
     def _encode_tokens(self, tokens: np.ndarray, batch_size: int) -> np.ndarray:
         return self._posterior_tokens(tokens, batch_size)[0]
 
+    def encode_tokens(self, tokens: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Posterior means (n, d) of rows already tokenized with this model's vocabulary
+        (a training set's token cache), without going back through SMILES."""
+        return self._encode_tokens(tokens, batch_size)
+
     def _user_tokens(self, smiles: Sequence[str]) -> np.ndarray:
         """Tokens of molecules a user names; raises on the first unusable one."""
         if isinstance(smiles, str):

@@ -63,3 +63,14 @@ def test_a_seed_decoded_exactly_from_its_mean_stays_there(latent: LatentSpace) -
     (anchor,) = anchor_seeds(latent, exact[:1], n_draws=48, seed=0)
     np.testing.assert_array_equal(anchor.z, latent.encode(exact[:1])[0])
     assert anchor.similarity == 1.0 and not anchor.moved
+
+
+def test_posteriors_of_tokens_and_of_smiles_agree(latent: LatentSpace) -> None:
+    """``encode_tokens`` (token caches), ``encode`` and ``encode_posterior`` (names) are one
+    encoder: same means; standard deviations positive."""
+    tokens, _, reasons = latent.vocabulary.encode_smiles(SEEDS)
+    assert reasons == [None] * len(SEEDS)
+    mean, sd = latent.encode_posterior(SEEDS)
+    np.testing.assert_allclose(latent.encode_tokens(tokens), mean, atol=1e-6)
+    np.testing.assert_allclose(latent.encode(SEEDS), mean, atol=1e-6)
+    assert np.all(sd > 0)
