@@ -156,13 +156,10 @@ class LatentSpace:
                 sd[index] = (0.5 * logvar.float()).exp().cpu().numpy()
         return mean, sd
 
-    def _encode_tokens(self, tokens: np.ndarray, batch_size: int) -> np.ndarray:
-        return self._posterior_tokens(tokens, batch_size)[0]
-
     def encode_tokens(self, tokens: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Posterior means (n, d) of rows already tokenized with this model's vocabulary
         (a training set's token cache), without going back through SMILES."""
-        return self._encode_tokens(tokens, batch_size)
+        return self._posterior_tokens(tokens, batch_size)[0]
 
     def _user_tokens(self, smiles: Sequence[str]) -> np.ndarray:
         """Tokens of molecules a user names; raises on the first unusable one."""
@@ -178,7 +175,7 @@ class LatentSpace:
 
     def encode(self, smiles: Sequence[str], batch_size: int = 512) -> np.ndarray:
         """Posterior means (n, d) of molecules a user names; raises on the first unusable one."""
-        return self._encode_tokens(self._user_tokens(smiles), batch_size)
+        return self.encode_tokens(self._user_tokens(smiles), batch_size)
 
     def encode_posterior(
         self, smiles: Sequence[str], batch_size: int = 512
@@ -212,7 +209,7 @@ class LatentSpace:
                 "reason": [r for r in reasons if r is not None],
             }
         )
-        latent = self._encode_tokens(tokens[ok], batch_size)
+        latent = self.encode_tokens(tokens[ok], batch_size)
         return EncodedTable(records=records.reset_index(drop=True), latent=latent, rejects=rejects)
 
     # -- likelihood --------------------------------------------------------------

@@ -146,12 +146,10 @@ def init_from_bundle(model: SelfiesVAE, path: str) -> str:
 
     The property head (and its target scaling) may differ: a head the bundle lacks or
     shapes differently starts fresh. Anything else missing or misshapen is a ConfigError."""
-    from safetensors.torch import load_file
-
     from molspace.model.bundle import load_bundle
 
     bundle = load_bundle(path)  # verifies the checksum and the architecture
-    weights = load_file(str(bundle.path / "model.safetensors"))
+    weights = bundle.model.state_dict()
     own = model.state_dict()
     head = ("property_head.", "property_mean", "property_std")
     wrong = [

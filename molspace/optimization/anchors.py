@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rdkit import Chem
 
-from molspace.chem.fingerprints import bulk_tanimoto, fingerprint
+from molspace.analysis.common import canonicalize, fingerprints, similarity_to
 
 __all__ = ["ANCHOR_WIDTHS", "Anchor", "anchor_seeds"]
 
@@ -55,20 +54,9 @@ class Anchor:
 
 
 def _similarities(seed: str, decoded: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Tanimoto of each decoding to the seed, and whether it is the seed itself."""
-    mol = Chem.MolFromSmiles(seed)
-    if mol is None:  # LatentSpace.encode already refused unparsable seeds
-        return np.zeros(len(decoded)), np.zeros(len(decoded), dtype=bool)
-    target = Chem.MolToSmiles(mol)
-    reference = fingerprint(mol)
-    fps, index = [], []
-    for i, smiles in enumerate(decoded):
-        m = Chem.MolFromSmiles(smiles) if smiles else None
-        if m is not None:
-            fps.append(fingerprint(m))
-            index.append(i)
-    sims = np.zeros(len(decoded))
-    sims[index] = bulk_tanimoto(reference, fps)
+    """Tanimoto of each decoding to the seed (0 where invalid), and whether it is the seed."""
+    target, _ = canonicalize(seed)  # None for an unparsable seed: nothing is exact
+    sims = similarity_to(fingerprints([seed])[0], fingerprints(decoded))
     exact = np.array([s == target for s in decoded], dtype=bool)
     return sims, exact
 
@@ -91,10 +79,11 @@ def anchor_seeds(latent: Any, seeds: Sequence[str], n_draws: int, seed: int) -> 
         candidates = np.vstack([means[i : i + 1], draws])
         decoded = [mean_decoded[i]]
         sims, exact = _similarities(smiles, decoded)
-        exact_mean = bool(exact[0])
-        if len(draws) and not exact_mean:
-            decoded += latent.decode(draws)
-            sims, exact = _similarities(smiles, decoded)
+        if len(draws) and not exact[0]:  # an exact mean needs no draws
+            drawn = latent.decode(draws)
+            draw_sims, draw_exact = _similarities(smiles, drawn)
+            decoded += drawn
+            sims, exact = np.concatenate([sims, draw_sims]), np.concatenate([exact, draw_exact])
         distance = np.linalg.norm((candidates[: len(decoded)] - means[i]) / sds[i], axis=1)
         # exact first, then similarity, then nearness to the mean (the mean itself wins ties)
         best = int(np.lexsort((distance, -sims, ~exact))[0])
